@@ -1,0 +1,438 @@
+// Package config holds warden's configuration: the YAML schema, its defaults
+// and the validation that names the key at fault.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Node strategies: how many fresh watchdog reports must call a node down
+// before it is objectively down.
+const (
+	StrategyMajority  = "majority"
+	StrategyConsensus = "consensus"
+	StrategySingle    = "single"
+)
+
+// Failover strategies: which replica property ranks first after priority.
+const (
+	FailoverOffset  = "offset"
+	FailoverLatency = "latency"
+)
+
+// Config is one watchdog's whole configuration.
+type Config struct {
+	ID        string          `yaml:"id"`
+	DataDir   string          `yaml:"data_dir"`
+	Raft      RaftConfig      `yaml:"raft"`
+	HTTP      HTTPConfig      `yaml:"http"`
+	Detection DetectionConfig `yaml:"detection"`
+	Failover  FailoverConfig  `yaml:"failover"`
+	Redis     RedisConfig     `yaml:"redis"`
+	Log       LogConfig       `yaml:"log"`
+	Groups    []GroupConfig   `yaml:"groups"`
+}
+
+// RaftConfig is the watchdog group's own consensus layer.
+type RaftConfig struct {
+	// Bind is the TCP address the Raft transport (and the watchdogs' peer
+	// traffic, multiplexed on it) listens on.
+	Bind string `yaml:"bind"`
+	// Advertise is the address other members dial; defaults to Bind.
+	Advertise string `yaml:"advertise"`
+	// Bootstrap lists every initial member as id=host:port. It is used only
+	// when the data directory holds no Raft state yet.
+	Bootstrap []string `yaml:"bootstrap"`
+	// HeartbeatTimeout and ElectionTimeout tune leader failure detection.
+	HeartbeatTimeout Duration `yaml:"heartbeat_timeout"`
+	ElectionTimeout  Duration `yaml:"election_timeout"`
+	// SnapshotThreshold is how many log entries trigger a snapshot.
+	SnapshotThreshold uint64 `yaml:"snapshot_threshold"`
+}
+
+// HTTPConfig is the admin API.
+type HTTPConfig struct {
+	Listen string `yaml:"listen"`
+}
+
+// DetectionConfig governs probing and voting.
+type DetectionConfig struct {
+	ProbeInterval     Duration `yaml:"probe_interval"`
+	ProbeTimeout      Duration `yaml:"probe_timeout"`
+	DownAfter         Duration `yaml:"down_after"`
+	NodeStrategy      string   `yaml:"node_strategy"`
+	RequiredWatchdogs int      `yaml:"required_watchdogs"`
+}
+
+// FailoverConfig governs how a failover is carried out.
+type FailoverConfig struct {
+	Strategy      string   `yaml:"strategy"`
+	ParallelSyncs int      `yaml:"parallel_syncs"`
+	BlockAfter    Duration `yaml:"block_after"`
+	// Timeout bounds each step that waits on Redis (promotion, one batch of
+	// replicas resyncing).
+	Timeout Duration `yaml:"timeout"`
+}
+
+// RedisConfig is how warden authenticates to the Redis nodes it watches.
+type RedisConfig struct {
+	Username     string `yaml:"username"`
+	PasswordFile string `yaml:"password_file"`
+}
+
+// LogConfig selects the log level and encoding.
+type LogConfig struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}
+
+// GroupConfig is one Redis master/replica group to watch.
+type GroupConfig struct {
+	Name  string   `yaml:"name"`
+	Nodes []string `yaml:"nodes"`
+}
+
+// Peer is one Raft member from raft.bootstrap.
+type Peer struct {
+	ID   string
+	Addr string
+}
+
+// Duration is a time.Duration written in YAML as "200ms", "1s", "1m".
+type Duration time.Duration
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// UnmarshalYAML accepts Go duration strings.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return fmt.Errorf("line %d: want a duration such as 500ms or 2s", n.Line)
+	}
+	v, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration (want e.g. 500ms, 2s, 1m)", n.Line, s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes the duration back as a string.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// Default returns the configuration used for every key the file leaves out.
+func Default() Config {
+	return Config{
+		Raft: RaftConfig{
+			HeartbeatTimeout:  Duration(500 * time.Millisecond),
+			ElectionTimeout:   Duration(500 * time.Millisecond),
+			SnapshotThreshold: 1024,
+		},
+		Detection: DetectionConfig{
+			ProbeInterval:     Duration(200 * time.Millisecond),
+			DownAfter:         Duration(time.Second),
+			NodeStrategy:      StrategyMajority,
+			RequiredWatchdogs: 2,
+		},
+		Failover: FailoverConfig{
+			Strategy:      FailoverOffset,
+			ParallelSyncs: 1,
+			BlockAfter:    Duration(time.Minute),
+			Timeout:       Duration(30 * time.Second),
+		},
+		Log: LogConfig{Level: "info", Format: "console"},
+	}
+}
+
+// Load reads, decodes and validates the file at path.
+func Load(path string) (Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("read config: %w", err)
+	}
+	c, err := Parse(b)
+	if err != nil {
+		return Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse decodes YAML over the defaults (unknown keys are errors), fills in
+// derived defaults and validates the result.
+func Parse(b []byte) (Config, error) {
+	c := Default()
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return Config{}, fmt.Errorf("decode: %w", err)
+	}
+	var extra any
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return Config{}, errors.New("decode: the file holds more than one YAML document")
+	}
+	c.fillDerived()
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// fillDerived sets defaults that depend on other keys.
+func (c *Config) fillDerived() {
+	if c.Raft.Advertise == "" {
+		c.Raft.Advertise = c.Raft.Bind
+	}
+	if c.Detection.ProbeTimeout == 0 {
+		t := c.Detection.ProbeInterval.D() * 2
+		if dn := c.Detection.DownAfter.D() / 2; t > dn && dn > 0 {
+			t = dn
+		}
+		c.Detection.ProbeTimeout = Duration(t)
+	}
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+
+// ValidName reports whether s may name a watchdog or a group.
+func ValidName(s string) bool { return nameRE.MatchString(s) }
+
+// ValidateAddr checks a host:port address and returns a message naming what
+// is wrong, or nil.
+func ValidateAddr(a string) error {
+	host, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", a)
+	}
+	if host == "" {
+		return fmt.Errorf("%q has no host", a)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 1 || p > 65535 {
+		return fmt.Errorf("%q has port %q, want 1-65535", a, port)
+	}
+	return nil
+}
+
+// Peers parses raft.bootstrap.
+func (c *Config) Peers() ([]Peer, error) {
+	var ps []Peer
+	for i, s := range c.Raft.Bootstrap {
+		id, addr, ok := strings.Cut(s, "=")
+		if !ok {
+			return nil, fmt.Errorf("raft.bootstrap[%d]: %q is not id=host:port", i, s)
+		}
+		id, addr = strings.TrimSpace(id), strings.TrimSpace(addr)
+		if !ValidName(id) {
+			return nil, fmt.Errorf("raft.bootstrap[%d]: %q is not a valid member id (letters, digits, _ . -)", i, id)
+		}
+		if err := ValidateAddr(addr); err != nil {
+			return nil, fmt.Errorf("raft.bootstrap[%d]: %v", i, err)
+		}
+		ps = append(ps, Peer{ID: id, Addr: addr})
+	}
+	return ps, nil
+}
+
+// Validate checks every key and the relations between keys. It changes
+// nothing; every message names the key at fault.
+func (c *Config) Validate() error {
+	var errs []string
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Sprintf(format, a...)) }
+
+	if c.ID == "" {
+		bad("id is required")
+	} else if !ValidName(c.ID) {
+		bad("id %q may hold only letters, digits, _ . - (at most 64)", c.ID)
+	}
+	if c.DataDir == "" {
+		bad("data_dir is required")
+	}
+	if c.Raft.Bind == "" {
+		bad("raft.bind is required")
+	} else if err := ValidateAddr(c.Raft.Bind); err != nil {
+		bad("raft.bind: %v", err)
+	}
+	if c.Raft.Advertise != "" {
+		if err := ValidateAddr(c.Raft.Advertise); err != nil {
+			bad("raft.advertise: %v", err)
+		} else if h, _, _ := net.SplitHostPort(c.Raft.Advertise); h == "0.0.0.0" || h == "::" {
+			bad("raft.advertise: %q is not an address other members can dial; set raft.advertise", c.Raft.Advertise)
+		}
+	}
+	peers, err := c.Peers()
+	if err != nil {
+		bad("%v", err)
+	}
+	if len(c.Raft.Bootstrap) == 0 {
+		bad("raft.bootstrap must list the initial members as id=host:port (this member included)")
+	} else if err == nil {
+		ids, addrs := map[string]bool{}, map[string]bool{}
+		self := false
+		for _, p := range peers {
+			if ids[p.ID] {
+				bad("raft.bootstrap: member id %q appears twice", p.ID)
+			}
+			if addrs[p.Addr] {
+				bad("raft.bootstrap: address %q appears twice", p.Addr)
+			}
+			ids[p.ID], addrs[p.Addr] = true, true
+			if p.ID == c.ID {
+				self = true
+				if c.Raft.Advertise != "" && p.Addr != c.Raft.Advertise {
+					bad("raft.bootstrap: this member %q is listed at %s but raft.advertise (or raft.bind) is %s", c.ID, p.Addr, c.Raft.Advertise)
+				}
+			}
+		}
+		if !self && c.ID != "" {
+			bad("raft.bootstrap does not list this member's id %q", c.ID)
+		}
+		if c.Detection.RequiredWatchdogs > len(peers) {
+			bad("detection.required_watchdogs (%d) exceeds the %d members in raft.bootstrap", c.Detection.RequiredWatchdogs, len(peers))
+		}
+	}
+	if c.Raft.HeartbeatTimeout.D() < 50*time.Millisecond {
+		bad("raft.heartbeat_timeout must be at least 50ms")
+	}
+	if c.Raft.ElectionTimeout.D() < c.Raft.HeartbeatTimeout.D() {
+		bad("raft.election_timeout must be at least raft.heartbeat_timeout")
+	}
+	if c.Raft.SnapshotThreshold == 0 {
+		bad("raft.snapshot_threshold must be positive")
+	}
+	if c.HTTP.Listen == "" {
+		bad("http.listen is required")
+	} else if err := ValidateAddr(c.HTTP.Listen); err != nil {
+		bad("http.listen: %v", err)
+	}
+
+	d := c.Detection
+	if d.ProbeInterval.D() < 10*time.Millisecond {
+		bad("detection.probe_interval must be at least 10ms")
+	}
+	if d.ProbeTimeout.D() <= 0 {
+		bad("detection.probe_timeout must be positive")
+	}
+	if d.DownAfter.D() < 2*d.ProbeInterval.D() {
+		bad("detection.down_after must be at least 2 × detection.probe_interval")
+	}
+	if d.ProbeTimeout.D() > d.DownAfter.D() {
+		bad("detection.probe_timeout must not exceed detection.down_after")
+	}
+	switch d.NodeStrategy {
+	case StrategyMajority, StrategyConsensus, StrategySingle:
+	default:
+		bad("detection.node_strategy %q must be one of majority, consensus, single", d.NodeStrategy)
+	}
+	if d.RequiredWatchdogs < 1 {
+		bad("detection.required_watchdogs must be at least 1")
+	}
+
+	f := c.Failover
+	switch f.Strategy {
+	case FailoverOffset, FailoverLatency:
+	default:
+		bad("failover.strategy %q must be offset or latency", f.Strategy)
+	}
+	if f.ParallelSyncs < 1 {
+		bad("failover.parallel_syncs must be at least 1")
+	}
+	if f.BlockAfter.D() < 0 {
+		bad("failover.block_after must not be negative")
+	}
+	if f.Timeout.D() < time.Second {
+		bad("failover.timeout must be at least 1s")
+	}
+
+	if c.Redis.PasswordFile != "" {
+		if _, err := os.Stat(c.Redis.PasswordFile); err != nil {
+			bad("redis.password_file: %v", err)
+		}
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level %q must be debug, info, warn or error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "console", "json":
+	default:
+		bad("log.format %q must be console or json", c.Log.Format)
+	}
+
+	seenGroup := map[string]bool{}
+	owner := map[string]string{}
+	for i, g := range c.Groups {
+		key := fmt.Sprintf("groups[%d]", i)
+		if g.Name == "" {
+			bad("%s.name is required", key)
+		} else if !ValidName(g.Name) {
+			bad("%s.name %q may hold only letters, digits, _ . - (at most 64)", key, g.Name)
+		} else if seenGroup[g.Name] {
+			bad("%s.name %q is used by another group", key, g.Name)
+		}
+		seenGroup[g.Name] = true
+		if len(g.Nodes) < 2 {
+			bad("%s.nodes must list at least two nodes (a master and a replica)", key)
+		}
+		for j, n := range g.Nodes {
+			if err := ValidateAddr(n); err != nil {
+				bad("%s.nodes[%d]: %v", key, j, err)
+				continue
+			}
+			if o, ok := owner[n]; ok {
+				bad("%s.nodes[%d]: %s is already a node of %s", key, j, n, o)
+				continue
+			}
+			owner[n] = key
+		}
+	}
+	if len(errs) > 0 {
+		sort.Strings(errs)
+		return &Error{Problems: errs}
+	}
+	return nil
+}
+
+// Error lists every problem Validate found.
+type Error struct{ Problems []string }
+
+func (e *Error) Error() string {
+	if len(e.Problems) == 1 {
+		return "invalid config: " + e.Problems[0]
+	}
+	return "invalid config:\n  - " + strings.Join(e.Problems, "\n  - ")
+}
+
+// Password reads the Redis password from redis.password_file ("" when unset).
+// Surrounding white space and a trailing newline are dropped.
+func (c *Config) Password() (string, error) {
+	if c.Redis.PasswordFile == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(c.Redis.PasswordFile)
+	if err != nil {
+		return "", fmt.Errorf("redis.password_file: %w", err)
+	}
+	p := strings.TrimSpace(string(b))
+	if p == "" {
+		return "", fmt.Errorf("redis.password_file %s is empty", c.Redis.PasswordFile)
+	}
+	return p, nil
+}
+
+// Marshal writes the configuration as YAML (used by the demo to write the
+// watchdogs' files).
+func (c Config) Marshal() ([]byte, error) { return yaml.Marshal(c) }

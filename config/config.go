@@ -196,8 +196,11 @@ func (c *Config) fillDerived() {
 		c.Raft.Advertise = c.Raft.Bind
 	}
 	if c.Detection.ProbeTimeout == 0 {
-		t := c.Detection.ProbeInterval.D() * 2
-		if dn := c.Detection.DownAfter.D() / 2; t > dn && dn > 0 {
+		// min(2 × probe_interval, down_after / 2), written so that a huge
+		// probe_interval cannot overflow 2 × probe_interval.
+		pi := c.Detection.ProbeInterval.D()
+		t := pi * 2
+		if dn := c.Detection.DownAfter.D() / 2; dn > 0 && pi > dn/2 {
 			t = dn
 		}
 		c.Detection.ProbeTimeout = Duration(t)
@@ -325,7 +328,8 @@ func (c *Config) Validate() error {
 	if d.ProbeTimeout.D() <= 0 {
 		bad("detection.probe_timeout must be positive")
 	}
-	if d.DownAfter.D() < 2*d.ProbeInterval.D() {
+	// down_after < 2 × probe_interval, without overflowing the product.
+	if d.DownAfter.D()/2 < d.ProbeInterval.D() {
 		bad("detection.down_after must be at least 2 × detection.probe_interval")
 	}
 	if d.ProbeTimeout.D() > d.DownAfter.D() {

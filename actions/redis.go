@@ -1,0 +1,221 @@
+// Package actions performs every side effect warden has on Redis: promote,
+// repoint, fence, demote. Each call is idempotent and bounded by its context.
+package actions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// ErrTimeout is returned when a wait for a Redis state ran out.
+var ErrTimeout = errors.New("timed out")
+
+// Redis runs admin commands on Redis nodes.
+type Redis struct {
+	username, password string
+	timeout            time.Duration
+
+	mu      sync.Mutex
+	clients map[string]*redis.Client
+}
+
+// NewRedis returns a Redis runner authenticating with username/password
+// (both may be empty); timeout bounds each single command.
+func NewRedis(username, password string, timeout time.Duration) *Redis {
+	return &Redis{username: username, password: password, timeout: timeout, clients: map[string]*redis.Client{}}
+}
+
+func (r *Redis) client(addr string) *redis.Client {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, ok := r.clients[addr]
+	if !ok {
+		c = redis.NewClient(&redis.Options{
+			Addr: addr, Username: r.username, Password: r.password,
+			DialTimeout: r.timeout, ReadTimeout: r.timeout, WriteTimeout: r.timeout,
+			DialerRetries: 1, MaxRetries: -1, PoolSize: 2, Protocol: 2, DisableIdentity: true,
+		})
+		r.clients[addr] = c
+	}
+	return c
+}
+
+// Close releases every connection.
+func (r *Redis) Close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for a, c := range r.clients {
+		c.Close()
+		delete(r.clients, a)
+	}
+}
+
+// drop forgets addr's client after a connection failure, so that the next
+// call dials afresh instead of meeting the pool's dial back-off.
+func (r *Redis) drop(addr string, err error) {
+	var re redis.Error
+	if err == nil || errors.As(err, &re) {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c, ok := r.clients[addr]; ok {
+		c.Close()
+		delete(r.clients, addr)
+	}
+}
+
+func (r *Redis) cmdCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, r.timeout)
+}
+
+// Promote makes addr a master (REPLICAOF NO ONE).
+func (r *Redis) Promote(ctx context.Context, addr string) error {
+	cctx, cancel := r.cmdCtx(ctx)
+	defer cancel()
+	if err := r.client(addr).Do(cctx, "REPLICAOF", "NO", "ONE").Err(); err != nil {
+		r.drop(addr, err)
+		return fmt.Errorf("REPLICAOF NO ONE on %s: %w", addr, err)
+	}
+	return nil
+}
+
+// ReplicaOf points addr at master (REPLICAOF host port). It is a no-op on
+// Redis's side when addr already follows master.
+func (r *Redis) ReplicaOf(ctx context.Context, addr, master string) error {
+	host, port, err := net.SplitHostPort(master)
+	if err != nil {
+		return fmt.Errorf("master address %q: %w", master, err)
+	}
+	cctx, cancel := r.cmdCtx(ctx)
+	defer cancel()
+	if err := r.client(addr).Do(cctx, "REPLICAOF", host, port).Err(); err != nil {
+		r.drop(addr, err)
+		return fmt.Errorf("REPLICAOF %s on %s: %w", master, addr, err)
+	}
+	return nil
+}
+
+// Role returns the first element of ROLE ("master", "slave", "sentinel") and,
+// for a replica, the master it follows and its link state.
+func (r *Redis) Role(ctx context.Context, addr string) (role, master, link string, err error) {
+	cctx, cancel := r.cmdCtx(ctx)
+	defer cancel()
+	v, err := r.client(addr).Do(cctx, "ROLE").Slice()
+	if err != nil {
+		r.drop(addr, err)
+		return "", "", "", fmt.Errorf("ROLE on %s: %w", addr, err)
+	}
+	return ParseRole(v)
+}
+
+// ParseRole reads a ROLE reply.
+func ParseRole(v []any) (role, master, link string, err error) {
+	if len(v) == 0 {
+		return "", "", "", errors.New("empty ROLE reply")
+	}
+	role, _ = v[0].(string)
+	if role == "slave" && len(v) >= 4 {
+		host, _ := v[1].(string)
+		port := fmt.Sprint(v[2])
+		master = net.JoinHostPort(host, port)
+		link, _ = v[3].(string)
+	}
+	return role, master, link, nil
+}
+
+// WaitMaster polls ROLE until addr reports master.
+func (r *Redis) WaitMaster(ctx context.Context, addr string, poll time.Duration) error {
+	return r.waitRole(ctx, addr, poll, func(role, _, _ string) bool { return role == "master" }, "master")
+}
+
+// WaitFollowing polls ROLE until addr is a replica of master with the link
+// connected.
+func (r *Redis) WaitFollowing(ctx context.Context, addr, master string, poll time.Duration) error {
+	return r.waitRole(ctx, addr, poll, func(role, m, link string) bool {
+		return role == "slave" && m == master && link == "connected"
+	}, "replica of "+master+" with link connected")
+}
+
+func (r *Redis) waitRole(ctx context.Context, addr string, poll time.Duration, ok func(role, master, link string) bool, want string) error {
+	var last string
+	for {
+		role, m, link, err := r.Role(ctx, addr)
+		if err == nil && ok(role, m, link) {
+			return nil
+		}
+		if err != nil {
+			last = err.Error()
+		} else {
+			last = fmt.Sprintf("role %s master %s link %s", role, m, link)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w waiting for %s to be %s (last: %s)", ErrTimeout, addr, want, last)
+		case <-time.After(poll):
+		}
+	}
+}
+
+// PauseWrites stops addr from accepting writes for d (CLIENT PAUSE WRITE).
+func (r *Redis) PauseWrites(ctx context.Context, addr string, d time.Duration) error {
+	cctx, cancel := r.cmdCtx(ctx)
+	defer cancel()
+	ms := d.Milliseconds()
+	if ms < 1 {
+		ms = 1
+	}
+	if err := r.client(addr).Do(cctx, "CLIENT", "PAUSE", ms, "WRITE").Err(); err != nil {
+		r.drop(addr, err)
+		return fmt.Errorf("CLIENT PAUSE WRITE on %s: %w", addr, err)
+	}
+	return nil
+}
+
+// Unpause lifts CLIENT PAUSE on addr.
+func (r *Redis) Unpause(ctx context.Context, addr string) error {
+	cctx, cancel := r.cmdCtx(ctx)
+	defer cancel()
+	if err := r.client(addr).Do(cctx, "CLIENT", "UNPAUSE").Err(); err != nil {
+		r.drop(addr, err)
+		return fmt.Errorf("CLIENT UNPAUSE on %s: %w", addr, err)
+	}
+	return nil
+}
+
+// KillNormalClients disconnects addr's normal clients (not replicas, not
+// this connection) so that they reconnect through discovery.
+func (r *Redis) KillNormalClients(ctx context.Context, addr string) (int64, error) {
+	cctx, cancel := r.cmdCtx(ctx)
+	defer cancel()
+	n, err := r.client(addr).Do(cctx, "CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes").Int64()
+	if err != nil {
+		r.drop(addr, err)
+		return 0, fmt.Errorf("CLIENT KILL TYPE normal on %s: %w", addr, err)
+	}
+	return n, nil
+}
+
+// RunID returns addr's run_id from INFO server.
+func (r *Redis) RunID(ctx context.Context, addr string) (string, error) {
+	cctx, cancel := r.cmdCtx(ctx)
+	defer cancel()
+	s, err := r.client(addr).Info(cctx, "server").Result()
+	if err != nil {
+		r.drop(addr, err)
+		return "", fmt.Errorf("INFO server on %s: %w", addr, err)
+	}
+	for _, line := range strings.Split(s, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "run_id:"); ok {
+			return v, nil
+		}
+	}
+	return "", fmt.Errorf("INFO server on %s has no run_id", addr)
+}

@@ -1,0 +1,363 @@
+// Package raftstore is warden's replicated state: the Raft node, its typed
+// commands, the deterministic FSM and its snapshots.
+package raftstore
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// Named errors returned by Apply; callers test them with errors.Is.
+var (
+	ErrNotLeader       = errors.New("not the raft leader")
+	ErrUnknownGroup    = errors.New("unknown group")
+	ErrFailoverRunning = errors.New("a failover of this group is already running")
+	ErrNoFailover      = errors.New("no failover of this group is running")
+	ErrStaleEpoch      = errors.New("stale epoch")
+)
+
+// Group status values.
+const (
+	StatusUnknown   = "unknown"   // no master discovered yet
+	StatusOK        = "ok"        // master known
+	StatusAmbiguous = "ambiguous" // live nodes disagree or show no master: no action
+)
+
+// Failover stages.
+const (
+	StageBegun    = "begun"    // intent recorded, candidate not yet confirmed master
+	StagePromoted = "promoted" // candidate confirmed master, group.Master points at it
+	StageDone     = "done"
+	StageFailed   = "failed"
+)
+
+// Group is one Redis master/replica group as the watchdogs agree on it.
+type Group struct {
+	Name        string    `json:"name"`
+	Nodes       []string  `json:"nodes"`
+	Master      string    `json:"master"`
+	MasterRunID string    `json:"master_run_id,omitempty"`
+	Epoch       uint64    `json:"epoch"`
+	Status      string    `json:"status"`
+	Reason      string    `json:"reason,omitempty"`
+	UpdatedAt   time.Time `json:"updated_at"`
+	// Failover is the failover under way, nil when none is.
+	Failover *Failover `json:"failover"`
+	// LastFailover is the most recent finished failover attempt.
+	LastFailover *Failover `json:"last_failover"`
+	// LastPromotionAt opens the anti-flapping window.
+	LastPromotionAt time.Time `json:"last_promotion_at"`
+}
+
+// Failover is the record of one failover: why, who voted, the ranking, and
+// how it went.
+type Failover struct {
+	Epoch      uint64            `json:"epoch"`
+	From       string            `json:"from"`
+	To         string            `json:"to"`
+	Reason     string            `json:"reason"`
+	Votes      map[string]string `json:"votes,omitempty"`
+	Ranking    []Candidate       `json:"ranking,omitempty"`
+	Fence      bool              `json:"fence"`
+	Stage      string            `json:"stage"`
+	Leader     string            `json:"leader"`
+	BeganAt    time.Time         `json:"began_at"`
+	PromotedAt *time.Time        `json:"promoted_at,omitempty"`
+	EndedAt    *time.Time        `json:"ended_at,omitempty"`
+	OK         bool              `json:"ok"`
+	Error      string            `json:"error,omitempty"`
+	Steps      []Step            `json:"steps,omitempty"`
+}
+
+// Candidate is one replica as ranked for promotion.
+type Candidate struct {
+	Addr      string  `json:"addr"`
+	Priority  int     `json:"priority"`
+	Offset    int64   `json:"offset"`
+	LatencyMs float64 `json:"latency_ms"`
+	Skipped   string  `json:"skipped,omitempty"`
+}
+
+// Step is one executed step of a failover with its duration.
+type Step struct {
+	Name       string  `json:"name"`
+	Node       string  `json:"node,omitempty"`
+	DurationMs float64 `json:"duration_ms"`
+	Error      string  `json:"error,omitempty"`
+}
+
+// Clone returns a deep copy.
+func (g *Group) Clone() Group {
+	c := *g
+	c.Nodes = append([]string(nil), g.Nodes...)
+	c.Failover = g.Failover.clone()
+	c.LastFailover = g.LastFailover.clone()
+	return c
+}
+
+func (f *Failover) clone() *Failover {
+	if f == nil {
+		return nil
+	}
+	c := *f
+	if f.Votes != nil {
+		c.Votes = make(map[string]string, len(f.Votes))
+		for k, v := range f.Votes {
+			c.Votes[k] = v
+		}
+	}
+	c.Ranking = append([]Candidate(nil), f.Ranking...)
+	c.Steps = append([]Step(nil), f.Steps...)
+	if f.PromotedAt != nil {
+		t := *f.PromotedAt
+		c.PromotedAt = &t
+	}
+	if f.EndedAt != nil {
+		t := *f.EndedAt
+		c.EndedAt = &t
+	}
+	return &c
+}
+
+// State is the whole replicated state; snapshots are its JSON.
+type State struct {
+	Version int               `json:"version"`
+	Groups  map[string]*Group `json:"groups"`
+}
+
+const stateVersion = 1
+
+// FSM applies commands to State. It is deterministic: no clock, no I/O,
+// every time arrives inside the command.
+type FSM struct {
+	mu sync.RWMutex
+	st State
+	// onApply, when set, is called after each applied command (outside the
+	// lock) so that the owner can wake loops that follow the state.
+	onApply func()
+}
+
+// NewFSM returns an empty FSM.
+func NewFSM() *FSM {
+	return &FSM{st: State{Version: stateVersion, Groups: map[string]*Group{}}}
+}
+
+// OnApply registers a function called after every applied command.
+func (f *FSM) OnApply(fn func()) {
+	f.mu.Lock()
+	f.onApply = fn
+	f.mu.Unlock()
+}
+
+// Group returns a copy of the named group.
+func (f *FSM) Group(name string) (Group, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	g, ok := f.st.Groups[name]
+	if !ok {
+		return Group{}, false
+	}
+	return g.Clone(), true
+}
+
+// Groups returns copies of all groups sorted by name.
+func (f *FSM) Groups() []Group {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	out := make([]Group, 0, len(f.st.Groups))
+	for _, g := range f.st.Groups {
+		out = append(out, g.Clone())
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Apply implements raft.FSM. The response is nil or an error.
+func (f *FSM) Apply(l *raft.Log) any {
+	if l.Type != raft.LogCommand {
+		return nil
+	}
+	t, body, err := Decode(l.Data)
+	if err != nil {
+		// A command that cannot be decoded means the log was written by a
+		// different version or is corrupt: applying anything else would make
+		// this member's state diverge silently.
+		panic(fmt.Sprintf("raftstore: log entry %d: %v", l.Index, err))
+	}
+	f.mu.Lock()
+	res := f.apply(t, body)
+	fn := f.onApply
+	f.mu.Unlock()
+	if fn != nil {
+		fn()
+	}
+	return res
+}
+
+func (f *FSM) apply(t CommandType, body any) error {
+	switch c := body.(type) {
+	case *GroupsEnsure:
+		for _, spec := range c.Groups {
+			g, ok := f.st.Groups[spec.Name]
+			if !ok {
+				f.st.Groups[spec.Name] = &Group{
+					Name: spec.Name, Nodes: append([]string(nil), spec.Nodes...),
+					Status: StatusUnknown, UpdatedAt: c.At,
+				}
+				continue
+			}
+			if !equalStrings(g.Nodes, spec.Nodes) {
+				g.Nodes = append([]string(nil), spec.Nodes...)
+				g.UpdatedAt = c.At
+			}
+		}
+		return nil
+	case *MasterDiscovered:
+		g, ok := f.st.Groups[c.Group]
+		if !ok {
+			return fmt.Errorf("%w %q", ErrUnknownGroup, c.Group)
+		}
+		if g.Failover != nil {
+			return fmt.Errorf("%w (epoch %d)", ErrFailoverRunning, g.Failover.Epoch)
+		}
+		if c.Epoch < g.Epoch {
+			return fmt.Errorf("%w: discovery at epoch %d, group at %d", ErrStaleEpoch, c.Epoch, g.Epoch)
+		}
+		g.Master, g.MasterRunID, g.Epoch = c.Master, c.RunID, c.Epoch
+		g.Status, g.Reason, g.UpdatedAt = StatusOK, c.Reason, c.At
+		return nil
+	case *GroupAmbiguous:
+		g, ok := f.st.Groups[c.Group]
+		if !ok {
+			return fmt.Errorf("%w %q", ErrUnknownGroup, c.Group)
+		}
+		g.Status, g.Reason, g.UpdatedAt = StatusAmbiguous, c.Reason, c.At
+		return nil
+	case *FailoverBegin:
+		g, ok := f.st.Groups[c.Group]
+		if !ok {
+			return fmt.Errorf("%w %q", ErrUnknownGroup, c.Group)
+		}
+		if g.Failover != nil {
+			return fmt.Errorf("%w (epoch %d)", ErrFailoverRunning, g.Failover.Epoch)
+		}
+		if c.Failover.Epoch != g.Epoch+1 {
+			return fmt.Errorf("%w: failover at epoch %d, group at %d", ErrStaleEpoch, c.Failover.Epoch, g.Epoch)
+		}
+		fo := c.Failover.clone()
+		fo.Stage, fo.BeganAt, fo.OK, fo.Error = StageBegun, c.At, false, ""
+		g.Failover, g.UpdatedAt = fo, c.At
+		return nil
+	case *FailoverPromoted:
+		g, fo, err := f.running(c.Group, c.Epoch)
+		if err != nil {
+			return err
+		}
+		at := c.At
+		fo.Stage, fo.PromotedAt = StagePromoted, &at
+		fo.Steps = append(fo.Steps, c.Steps...)
+		g.Master, g.MasterRunID, g.Epoch = fo.To, c.RunID, fo.Epoch
+		g.Status, g.Reason, g.UpdatedAt = StatusOK, "", c.At
+		g.LastPromotionAt = c.At
+		return nil
+	case *FailoverEnd:
+		g, fo, err := f.running(c.Group, c.Epoch)
+		if err != nil {
+			return err
+		}
+		at := c.At
+		fo.EndedAt, fo.OK, fo.Error = &at, c.OK, c.Error
+		fo.Steps = append(fo.Steps, c.Steps...)
+		if c.OK {
+			fo.Stage = StageDone
+		} else {
+			fo.Stage = StageFailed
+		}
+		g.LastFailover, g.Failover, g.UpdatedAt = fo, nil, c.At
+		return nil
+	default:
+		return fmt.Errorf("raftstore: command type %d has no apply", t)
+	}
+}
+
+func (f *FSM) running(group string, epoch uint64) (*Group, *Failover, error) {
+	g, ok := f.st.Groups[group]
+	if !ok {
+		return nil, nil, fmt.Errorf("%w %q", ErrUnknownGroup, group)
+	}
+	if g.Failover == nil {
+		return nil, nil, fmt.Errorf("%w (%s)", ErrNoFailover, group)
+	}
+	if g.Failover.Epoch != epoch {
+		return nil, nil, fmt.Errorf("%w: running failover is epoch %d, command names %d", ErrStaleEpoch, g.Failover.Epoch, epoch)
+	}
+	return g, g.Failover, nil
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Snapshot implements raft.FSM: it copies the state under the lock and
+// returns at once; Persist writes it.
+func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	b, err := json.Marshal(&f.st)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: %w", err)
+	}
+	return snapshot(b), nil
+}
+
+// Restore implements raft.FSM: it replaces the whole state.
+func (f *FSM) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	var st State
+	dec := json.NewDecoder(rc)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&st); err != nil {
+		return fmt.Errorf("restore snapshot: %w", err)
+	}
+	if st.Version != stateVersion {
+		return fmt.Errorf("restore snapshot: state version %d, this build reads %d", st.Version, stateVersion)
+	}
+	if st.Groups == nil {
+		st.Groups = map[string]*Group{}
+	}
+	f.mu.Lock()
+	f.st = st
+	fn := f.onApply
+	f.mu.Unlock()
+	if fn != nil {
+		fn()
+	}
+	return nil
+}
+
+type snapshot []byte
+
+func (s snapshot) Persist(sink raft.SnapshotSink) error {
+	if _, err := sink.Write(s); err != nil {
+		_ = sink.Cancel()
+		return fmt.Errorf("persist snapshot: %w", err)
+	}
+	return sink.Close()
+}
+
+func (s snapshot) Release() {}

@@ -1,0 +1,165 @@
+package raftstore
+
+import (
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// The Raft port carries two protocols: Raft's own RPCs and the watchdogs'
+// peer traffic (reports to the leader, forwarded calls). Each connection
+// announces which with its first byte.
+const (
+	protoRaft byte = 'R'
+	protoPeer byte = 'W'
+)
+
+// ErrMuxClosed is returned by Accept after Close.
+var ErrMuxClosed = errors.New("listener closed")
+
+// Mux splits one TCP listener into the Raft stream layer and the peer
+// listener.
+type Mux struct {
+	ln        net.Listener
+	advertise net.Addr
+	raftCh    chan net.Conn
+	peerCh    chan net.Conn
+	done      chan struct{}
+	closeOnce sync.Once
+	wg        sync.WaitGroup
+}
+
+// NewMux listens on bind and advertises advertise to other members.
+func NewMux(bind, advertise string) (*Mux, error) {
+	adv, err := net.ResolveTCPAddr("tcp", advertise)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", bind)
+	if err != nil {
+		return nil, err
+	}
+	m := &Mux{
+		ln: ln, advertise: adv,
+		raftCh: make(chan net.Conn), peerCh: make(chan net.Conn),
+		done: make(chan struct{}),
+	}
+	m.wg.Add(1)
+	go m.serve()
+	return m, nil
+}
+
+func (m *Mux) serve() {
+	defer m.wg.Done()
+	for {
+		c, err := m.ln.Accept()
+		if err != nil {
+			select {
+			case <-m.done:
+				return
+			default:
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return
+		}
+		m.wg.Add(1)
+		go m.route(c)
+	}
+}
+
+func (m *Mux) route(c net.Conn) {
+	defer m.wg.Done()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var b [1]byte
+	if _, err := io.ReadFull(c, b[:]); err != nil {
+		c.Close()
+		return
+	}
+	_ = c.SetReadDeadline(time.Time{})
+	var ch chan net.Conn
+	switch b[0] {
+	case protoRaft:
+		ch = m.raftCh
+	case protoPeer:
+		ch = m.peerCh
+	default:
+		c.Close()
+		return
+	}
+	select {
+	case ch <- c:
+	case <-m.done:
+		c.Close()
+	}
+}
+
+// Close stops accepting and waits for routing goroutines.
+func (m *Mux) Close() error {
+	var err error
+	m.closeOnce.Do(func() {
+		close(m.done)
+		err = m.ln.Close()
+	})
+	m.wg.Wait()
+	return err
+}
+
+// Addr is the listener's bound address.
+func (m *Mux) Addr() net.Addr { return m.ln.Addr() }
+
+// RaftLayer returns the raft.StreamLayer side.
+func (m *Mux) RaftLayer() raft.StreamLayer { return &muxLayer{m: m, ch: m.raftCh, proto: protoRaft} }
+
+// PeerListener returns the listener of peer connections.
+func (m *Mux) PeerListener() net.Listener { return &muxLayer{m: m, ch: m.peerCh, proto: protoPeer} }
+
+type muxLayer struct {
+	m     *Mux
+	ch    chan net.Conn
+	proto byte
+}
+
+func (l *muxLayer) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.ch:
+		return c, nil
+	case <-l.m.done:
+		return nil, ErrMuxClosed
+	}
+}
+
+// Close is a no-op: the Mux owns the listener.
+func (l *muxLayer) Close() error { return nil }
+
+func (l *muxLayer) Addr() net.Addr { return l.m.advertise }
+
+func (l *muxLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	return DialProto(string(address), l.proto, timeout)
+}
+
+// DialPeer opens a peer-protocol connection to a member's Raft address.
+func DialPeer(addr string, timeout time.Duration) (net.Conn, error) {
+	return DialProto(addr, protoPeer, timeout)
+}
+
+// DialProto dials addr and announces proto.
+func DialProto(addr string, proto byte, timeout time.Duration) (net.Conn, error) {
+	c, err := net.DialTimeout("tcp", addr, timeout)
+	if err != nil {
+		return nil, err
+	}
+	_ = c.SetWriteDeadline(time.Now().Add(timeout))
+	if _, err := c.Write([]byte{proto}); err != nil {
+		c.Close()
+		return nil, err
+	}
+	_ = c.SetWriteDeadline(time.Time{})
+	return c, nil
+}

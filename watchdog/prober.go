@@ -1,0 +1,351 @@
+package watchdog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+)
+
+// ProberConfig is what the prober needs.
+type ProberConfig struct {
+	ID        string
+	Interval  time.Duration
+	Timeout   time.Duration
+	DownAfter time.Duration
+	Username  string
+	Password  string
+}
+
+// Prober probes every node of every watched group every interval and keeps
+// this watchdog's verdict per node.
+type Prober struct {
+	cfg ProberConfig
+	log *zap.Logger
+
+	mu        sync.Mutex
+	nodes     map[string]*probed
+	seq       uint64
+	lastBuild time.Time
+	tiltUntil time.Time
+	tiltWhy   string
+
+	nudge chan struct{}
+}
+
+type probed struct {
+	obs          Obs
+	lastAttempt  time.Time
+	failingSince time.Time // zero while answering
+	authChecked  string    // run id whose masterauth was checked
+	lastErr      string
+	cancel       context.CancelFunc
+	done         chan struct{}
+}
+
+// NewProber returns a prober with no nodes.
+func NewProber(cfg ProberConfig, lg *zap.Logger) *Prober {
+	return &Prober{cfg: cfg, log: lg, nodes: map[string]*probed{}, nudge: make(chan struct{}, 1)}
+}
+
+// Nudge delivers a signal when a node starts or stops answering, so that a
+// report goes out at once.
+func (p *Prober) Nudge() <-chan struct{} { return p.nudge }
+
+func (p *Prober) poke() {
+	select {
+	case p.nudge <- struct{}{}:
+	default:
+	}
+}
+
+// SetNodes starts probing nodes not yet probed and stops the ones no longer
+// listed. ctx bounds the probe loops.
+func (p *Prober) SetNodes(ctx context.Context, addrs []string) {
+	want := map[string]bool{}
+	for _, a := range addrs {
+		want[a] = true
+	}
+	p.mu.Lock()
+	var stopped []*probed
+	for a, n := range p.nodes {
+		if !want[a] {
+			n.cancel()
+			stopped = append(stopped, n)
+			delete(p.nodes, a)
+		}
+	}
+	for a := range want {
+		if _, ok := p.nodes[a]; ok {
+			continue
+		}
+		nctx, cancel := context.WithCancel(ctx)
+		n := &probed{cancel: cancel, done: make(chan struct{})}
+		p.nodes[a] = n
+		go p.loop(nctx, a, n)
+	}
+	p.mu.Unlock()
+	for _, n := range stopped {
+		<-n.done
+	}
+}
+
+// Stop ends every probe loop and waits for them.
+func (p *Prober) Stop() {
+	p.SetNodes(context.Background(), nil)
+}
+
+func (p *Prober) loop(ctx context.Context, addr string, n *probed) {
+	defer close(n.done)
+	var c *redis.Client
+	defer func() {
+		if c != nil {
+			c.Close()
+		}
+	}()
+	t := time.NewTicker(p.cfg.Interval)
+	defer t.Stop()
+	for {
+		if c == nil {
+			c = p.newClient(addr)
+		}
+		if !p.probeOnce(ctx, addr, c, n) {
+			// A fresh client after a failure: the pool's own dial back-off
+			// would otherwise hide a node that answers again for a second.
+			c.Close()
+			c = nil
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (p *Prober) newClient(addr string) *redis.Client {
+	return redis.NewClient(&redis.Options{
+		Addr: addr, Username: p.cfg.Username, Password: p.cfg.Password,
+		DialTimeout: p.cfg.Timeout, ReadTimeout: p.cfg.Timeout, WriteTimeout: p.cfg.Timeout,
+		DialerRetries: 1, MaxRetries: -1, PoolSize: 1, Protocol: 2, DisableIdentity: true,
+		ContextTimeoutEnabled: true,
+	})
+}
+
+// ErrNotReady marks replies that prove the process is alive but not
+// serving (LOADING, MASTERDOWN, BUSY).
+var ErrNotReady = errors.New("node answers but is not serving")
+
+// probeOnce probes addr once and records the verdict; it reports whether
+// the node answered.
+func (p *Prober) probeOnce(ctx context.Context, addr string, c *redis.Client, n *probed) bool {
+	start := time.Now()
+	pctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
+	defer cancel()
+	var (
+		ping *redis.StatusCmd
+		role *redis.Cmd
+		info *redis.StringCmd
+	)
+	_, err := c.Pipelined(pctx, func(pipe redis.Pipeliner) error {
+		ping = pipe.Ping(pctx)
+		role = pipe.Do(pctx, "ROLE")
+		info = pipe.Info(pctx, "server", "replication")
+		return nil
+	})
+	lat := time.Since(start)
+	if ctx.Err() != nil {
+		return true
+	}
+	var o Obs
+	if err == nil {
+		err = ping.Err()
+	}
+	if err == nil {
+		o.ApplyInfo(ParseInfo(info.Val()))
+		if v, rerr := role.Slice(); rerr == nil && len(v) > 0 {
+			if r, _ := v[0].(string); r == "master" {
+				o.Role = RoleMaster
+			} else if r == "slave" {
+				o.Role = RoleReplica
+			}
+		}
+		o.LatencyMs = float64(lat.Microseconds()) / 1000
+	}
+	if err != nil {
+		if isNotReady(err) {
+			err = fmt.Errorf("%w: %v", ErrNotReady, err)
+		}
+	}
+	authMissing := false
+	if err == nil && p.cfg.Password != "" {
+		p.mu.Lock()
+		checked := n.authChecked == o.RunID
+		p.mu.Unlock()
+		if !checked {
+			authMissing = p.masterauthMissing(ctx, c, addr)
+			p.mu.Lock()
+			n.authChecked = o.RunID
+			p.mu.Unlock()
+		} else {
+			p.mu.Lock()
+			authMissing = n.obs.MasterAuthMissing
+			p.mu.Unlock()
+		}
+	}
+
+	p.mu.Lock()
+	wasUp, wasKnown := n.obs.Up, n.obs.Known
+	n.lastAttempt = start
+	if err == nil {
+		o.Up, o.Known, o.MasterAuthMissing = true, true, authMissing
+		n.obs, n.failingSince, n.lastErr = o, time.Time{}, ""
+	} else {
+		prev := n.obs
+		prev.Up, prev.Known, prev.Err = false, true, err.Error()
+		n.obs = prev
+		if n.failingSince.IsZero() {
+			n.failingSince = start
+		}
+		if n.lastErr != err.Error() {
+			p.log.Info("probe failed", zap.String("redis-addr", addr), zap.Error(err))
+			n.lastErr = err.Error()
+		}
+	}
+	changed := wasUp != n.obs.Up || !wasKnown
+	p.mu.Unlock()
+	if changed {
+		if n.obs.Up && wasKnown {
+			p.log.Info("node answers again", zap.String("redis-addr", addr))
+		}
+		p.poke()
+	}
+	return err == nil
+}
+
+func isNotReady(err error) bool {
+	var re redis.Error
+	if !errors.As(err, &re) {
+		return false
+	}
+	msg := re.Error()
+	for _, prefix := range []string{"LOADING", "MASTERDOWN", "BUSY"} {
+		if len(msg) >= len(prefix) && msg[:len(prefix)] == prefix {
+			return true
+		}
+	}
+	return false
+}
+
+// masterauthMissing checks CONFIG GET masterauth; a node without it could
+// not replicate from a password-protected master after a failover.
+func (p *Prober) masterauthMissing(ctx context.Context, c *redis.Client, addr string) bool {
+	cctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
+	defer cancel()
+	v, err := c.ConfigGet(cctx, "masterauth").Result()
+	if err != nil {
+		p.log.Debug("cannot read masterauth", zap.String("redis-addr", addr), zap.Error(err))
+		return false
+	}
+	if v["masterauth"] == "" {
+		p.log.Warn("node has no masterauth while the group has a password: after a failover it could not replicate",
+			zap.String("redis-addr", addr))
+		return true
+	}
+	return false
+}
+
+// NextDeadline is the earliest moment a failing node becomes subjectively
+// down (zero when none is pending).
+func (p *Prober) NextDeadline() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var next time.Time
+	for _, n := range p.nodes {
+		if n.failingSince.IsZero() {
+			continue
+		}
+		dl := n.failingSince.Add(p.cfg.DownAfter)
+		if next.IsZero() || dl.Before(next) {
+			next = dl
+		}
+	}
+	return next
+}
+
+// Report builds this watchdog's report at now. A stall of this process
+// longer than down_after (a paused process, a clock jump) or every node
+// failing at once puts the report in tilt: its down votes are withheld.
+func (p *Prober) Report(now time.Time) Report {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.seq++
+	if !p.lastBuild.IsZero() {
+		gap := now.Sub(p.lastBuild)
+		if gap > p.cfg.DownAfter || gap < -p.cfg.Interval {
+			p.tiltUntil = now.Add(p.cfg.DownAfter)
+			p.tiltWhy = fmt.Sprintf("no report built for %s (process stalled or clock jumped)", gap.Round(time.Millisecond))
+			for _, n := range p.nodes {
+				if !n.failingSince.IsZero() {
+					n.failingSince = now
+				}
+			}
+			p.log.Warn("entering tilt: down votes withheld", zap.String("reason", p.tiltWhy))
+		}
+	}
+	p.lastBuild = now
+	r := Report{From: p.cfg.ID, Seq: p.seq, Sent: now, Obs: make(map[string]Obs, len(p.nodes))}
+	down := 0
+	for a, n := range p.nodes {
+		o := n.obs
+		if !n.lastAttempt.IsZero() {
+			o.AgeMs = now.Sub(n.lastAttempt).Milliseconds()
+			if o.AgeMs < 0 {
+				o.AgeMs = 0
+			}
+		}
+		if !o.Up && !n.failingSince.IsZero() {
+			ff := now.Sub(n.failingSince)
+			o.FailingForMs = ff.Milliseconds()
+			o.Down = ff >= p.cfg.DownAfter
+		}
+		if o.Down {
+			down++
+		}
+		r.Obs[a] = o
+	}
+	if now.Before(p.tiltUntil) {
+		r.Tilt = true
+	} else if len(p.nodes) >= 2 && down == len(p.nodes) {
+		r.Tilt = true
+	}
+	return r
+}
+
+// Addrs lists the probed nodes (sorted).
+func (p *Prober) Addrs() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]string, 0, len(p.nodes))
+	for a := range p.nodes {
+		out = append(out, a)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Local returns this watchdog's own latest view of addr.
+func (p *Prober) Local(addr string) (Obs, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n, ok := p.nodes[addr]
+	if !ok {
+		return Obs{}, false
+	}
+	return n.obs, true
+}

@@ -1,0 +1,530 @@
+package watchdog
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"warden/actions"
+	"warden/config"
+	"warden/raftstore"
+)
+
+// Raft is the part of the Raft node the service uses.
+type Raft interface {
+	ID() string
+	Apply(ctx context.Context, c raftstore.Command) error
+	IsLeader() bool
+	VerifyLeader() error
+	Barrier(timeout time.Duration) error
+	LeaderCh() <-chan bool
+	Leader() (addr, id string)
+	State() string
+	Peers() ([]raftstore.Peer, error)
+	Voters() int
+	FSM() *raftstore.FSM
+	PeerListener() net.Listener
+}
+
+// Service is one watchdog: prober, reporter, leader loop and HTTP API.
+type Service struct {
+	cfg    config.Config
+	node   Raft
+	fsm    *raftstore.FSM
+	prober *Prober
+	act    *actions.Redis
+	log    *zap.Logger
+	peer   *http.Client
+
+	kick      chan struct{}
+	refreshCh chan struct{}
+
+	mu      sync.Mutex
+	reports map[string]Report    // leader: latest report per watchdog
+	views   map[string]GroupView // latest aggregated view per group
+	viewAt  time.Time            // when views were computed (or received)
+	busy    map[string]bool      // groups with a failover executing
+	notes   map[string]string    // last note logged per group
+	reatt   map[string]time.Time // node → re-attach cooldown end
+}
+
+// New wires a Service. password is the Redis password (may be empty).
+func New(cfg config.Config, node Raft, password string, lg *zap.Logger) *Service {
+	timeout := cfg.Detection.ProbeTimeout.D()
+	if timeout < time.Second {
+		timeout = time.Second
+	}
+	s := &Service{
+		cfg: cfg, node: node, fsm: node.FSM(), log: lg,
+		prober: NewProber(ProberConfig{
+			ID: cfg.ID, Interval: cfg.Detection.ProbeInterval.D(), Timeout: cfg.Detection.ProbeTimeout.D(),
+			DownAfter: cfg.Detection.DownAfter.D(), Username: cfg.Redis.Username, Password: password,
+		}, lg.Named("probe")),
+		act:       actions.NewRedis(cfg.Redis.Username, password, timeout),
+		kick:      make(chan struct{}, 1),
+		refreshCh: make(chan struct{}, 1),
+		reports:   map[string]Report{},
+		views:     map[string]GroupView{},
+		busy:      map[string]bool{},
+		notes:     map[string]string{},
+		reatt:     map[string]time.Time{},
+	}
+	dialTimeout := cfg.Detection.ProbeInterval.D() * 2
+	s.peer = &http.Client{
+		Timeout: 2 * time.Second,
+		Transport: &http.Transport{
+			DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
+				return raftstore.DialPeer(addr, dialTimeout)
+			},
+			MaxIdleConnsPerHost: 2,
+			IdleConnTimeout:     30 * time.Second,
+		},
+	}
+	s.fsm.OnApply(func() {
+		select {
+		case s.refreshCh <- struct{}{}:
+		default:
+		}
+	})
+	return s
+}
+
+func (s *Service) poke() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run runs every part until ctx ends, then stops them all.
+func (s *Service) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	s.refreshNodes(ctx)
+	run := func(f func(context.Context)) {
+		wg.Add(1)
+		go func() { defer wg.Done(); f(ctx) }()
+	}
+	run(s.nodesLoop)
+	run(s.reportLoop)
+	run(s.leadershipLoop)
+
+	errc := make(chan error, 2)
+	peerSrv := &http.Server{Handler: s.peerHandler(), ReadHeaderTimeout: 5 * time.Second}
+	if ln := s.node.PeerListener(); ln != nil {
+		go func() {
+			if err := peerSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, raftstore.ErrMuxClosed) {
+				errc <- fmt.Errorf("peer listener: %w", err)
+			}
+		}()
+	}
+	apiLn, err := net.Listen("tcp", s.cfg.HTTP.Listen)
+	if err != nil {
+		cancel()
+		wg.Wait()
+		return fmt.Errorf("http.listen %s: %w", s.cfg.HTTP.Listen, err)
+	}
+	apiSrv := &http.Server{Handler: s.apiHandler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := apiSrv.Serve(apiLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("http api: %w", err)
+		}
+	}()
+	s.log.Info("watchdog running", zap.String("http-listen", apiLn.Addr().String()), zap.String("raft-bind", s.cfg.Raft.Bind))
+
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	cancel()
+	sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer scancel()
+	_ = apiSrv.Shutdown(sctx)
+	_ = peerSrv.Shutdown(sctx)
+	wg.Wait()
+	s.prober.Stop()
+	s.act.Close()
+	return err
+}
+
+// nodesLoop keeps the probed node set equal to the groups' nodes.
+func (s *Service) nodesLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.refreshCh:
+			s.refreshNodes(ctx)
+			s.poke()
+		}
+	}
+}
+
+func (s *Service) refreshNodes(ctx context.Context) {
+	set := map[string]bool{}
+	for _, g := range s.cfg.Groups {
+		for _, n := range g.Nodes {
+			set[n] = true
+		}
+	}
+	for _, g := range s.fsm.Groups() {
+		for _, n := range g.Nodes {
+			set[n] = true
+		}
+	}
+	var addrs []string
+	for a := range set {
+		addrs = append(addrs, a)
+	}
+	sort.Strings(addrs)
+	s.prober.SetNodes(ctx, addrs)
+}
+
+// reportLoop sends this watchdog's report to the leader every probe
+// interval, and at once when a node starts or stops answering or becomes
+// subjectively down.
+func (s *Service) reportLoop(ctx context.Context) {
+	tick := time.NewTicker(s.cfg.Detection.ProbeInterval.D())
+	defer tick.Stop()
+	deadline := time.NewTimer(time.Hour)
+	defer deadline.Stop()
+	for {
+		if dl := s.prober.NextDeadline(); !dl.IsZero() {
+			d := time.Until(dl) + time.Millisecond
+			if d < 0 {
+				d = time.Millisecond
+			}
+			deadline.Reset(d)
+		} else {
+			deadline.Reset(time.Hour)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case <-s.prober.Nudge():
+		case <-deadline.C:
+		}
+		s.deliver(ctx, s.prober.Report(time.Now()))
+	}
+}
+
+// peerReply is the leader's answer to a report: its aggregated views.
+type peerReply struct {
+	Leader string               `json:"leader"`
+	Views  map[string]GroupView `json:"views"`
+}
+
+func (s *Service) deliver(ctx context.Context, r Report) {
+	if s.node.IsLeader() {
+		s.receive(r)
+		return
+	}
+	addr, id := s.node.Leader()
+	if addr == "" {
+		return
+	}
+	body, err := json.Marshal(r)
+	if err != nil {
+		s.log.Error("encode report", zap.Error(err))
+		return
+	}
+	rctx, cancel := context.WithTimeout(ctx, 2*s.cfg.Detection.ProbeInterval.D()+100*time.Millisecond)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, http.MethodPost, "http://"+addr+"/peer/v1/report", bytes.NewReader(body))
+	if err != nil {
+		return
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := s.peer.Do(req)
+	if err != nil {
+		s.log.Debug("report not delivered", zap.String("leader-id", id), zap.Error(err))
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		s.log.Debug("report refused", zap.String("leader-id", id), zap.Int("status", resp.StatusCode))
+		return
+	}
+	var rep peerReply
+	if err := json.NewDecoder(http.MaxBytesReader(nil, resp.Body, 8<<20)).Decode(&rep); err != nil {
+		return
+	}
+	s.mu.Lock()
+	s.views, s.viewAt = rep.Views, time.Now()
+	s.mu.Unlock()
+}
+
+// receive stores a report on the leader and wakes the reconcile loop.
+func (s *Service) receive(r Report) {
+	r.ReceivedAt = time.Now()
+	s.mu.Lock()
+	s.reports[r.From] = r
+	s.mu.Unlock()
+	s.poke()
+}
+
+func (s *Service) snapshotReports() []Report {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Report, 0, len(s.reports))
+	for _, r := range s.reports {
+		out = append(out, r)
+	}
+	return out
+}
+
+// leadershipLoop runs the leader loop while this member leads.
+func (s *Service) leadershipLoop(ctx context.Context) {
+	var lead *leaderRun
+	defer func() { lead.stop() }()
+	check := time.NewTicker(time.Second)
+	defer check.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.node.LeaderCh():
+		case <-check.C:
+		}
+		leading := s.node.IsLeader()
+		switch {
+		case leading && lead == nil:
+			lead = s.startLeader(ctx)
+		case !leading && lead != nil:
+			s.log.Info("lost leadership: stopping the leader loop")
+			lead.stop()
+			lead = nil
+		}
+	}
+}
+
+type leaderRun struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (s *Service) startLeader(ctx context.Context) *leaderRun {
+	lctx, cancel := context.WithCancel(ctx)
+	l := &leaderRun{cancel: cancel, done: make(chan struct{})}
+	go func() { defer close(l.done); s.leaderLoop(lctx) }()
+	return l
+}
+
+func (l *leaderRun) stop() {
+	if l == nil {
+		return
+	}
+	l.cancel()
+	<-l.done
+}
+
+func (s *Service) leaderLoop(ctx context.Context) {
+	s.log.Info("gained leadership")
+	if err := s.node.Barrier(10 * time.Second); err != nil {
+		s.log.Error("barrier after gaining leadership", zap.Error(err))
+		return
+	}
+	s.mu.Lock()
+	s.reports = map[string]Report{}
+	s.notes = map[string]string{}
+	s.mu.Unlock()
+	if err := s.ensureGroups(ctx); err != nil {
+		s.log.Error("record configured groups", zap.Error(err))
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	trusted := map[string]bool{}
+	tick := time.NewTicker(s.cfg.Detection.ProbeInterval.D())
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.kick:
+		case <-tick.C:
+		}
+		s.reconcile(ctx, &wg, trusted)
+	}
+}
+
+func (s *Service) ensureGroups(ctx context.Context) error {
+	var missing []raftstore.GroupSpec
+	for _, g := range s.cfg.Groups {
+		cur, ok := s.fsm.Group(g.Name)
+		if !ok || !sameNodes(cur.Nodes, g.Nodes) {
+			missing = append(missing, raftstore.GroupSpec{Name: g.Name, Nodes: g.Nodes})
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return s.node.Apply(ctx, &raftstore.GroupsEnsure{Groups: missing, At: time.Now()})
+}
+
+func sameNodes(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Service) reconcile(ctx context.Context, wg *sync.WaitGroup, trusted map[string]bool) {
+	params := ParamsFrom(s.cfg, s.node.Voters())
+	reports := s.snapshotReports()
+	now := time.Now()
+	views := map[string]GroupView{}
+	for _, g := range s.fsm.Groups() {
+		s.mu.Lock()
+		busy := s.busy[g.Name]
+		s.mu.Unlock()
+		if busy {
+			s.mu.Lock()
+			if v, ok := s.views[g.Name]; ok {
+				views[g.Name] = v
+			}
+			s.mu.Unlock()
+			continue
+		}
+		d := Decide(Input{Now: now, Params: params, Group: g, Trusted: trusted[g.Name], Reports: reports})
+		views[g.Name] = d.View
+		noted := false
+		for _, a := range d.Actions {
+			if a.Kind == ActNote {
+				s.note(a)
+				noted = true
+				continue
+			}
+			if !s.execute(ctx, wg, g, a, trusted) {
+				break
+			}
+		}
+		if !noted {
+			s.note(Action{Group: g.Name})
+		}
+	}
+	s.mu.Lock()
+	s.views, s.viewAt = views, now
+	s.mu.Unlock()
+}
+
+// note logs a note when it differs from the last one for the group.
+func (s *Service) note(a Action) {
+	s.mu.Lock()
+	prev := s.notes[a.Group]
+	s.notes[a.Group] = a.Reason
+	s.mu.Unlock()
+	if prev == a.Reason || a.Reason == "" {
+		return
+	}
+	fs := []zap.Field{zap.String("group", a.Group), zap.String("reason", a.Reason)}
+	if len(a.Ranking) > 0 {
+		fs = append(fs, zap.Any("ranking", a.Ranking))
+	}
+	if len(a.Votes) > 0 {
+		fs = append(fs, zap.Any("votes", a.Votes))
+	}
+	if a.Quiet {
+		s.log.Debug("no action", fs...)
+		return
+	}
+	s.log.Warn("no action", fs...)
+}
+
+// execute performs one action; false stops the group's remaining actions.
+func (s *Service) execute(ctx context.Context, wg *sync.WaitGroup, g raftstore.Group, a Action, trusted map[string]bool) bool {
+	lg := s.log.With(zap.String("group", a.Group))
+	switch a.Kind {
+	case ActTrust:
+		if !trusted[a.Group] {
+			lg.Info("recorded master confirmed by the live nodes", zap.String("master", a.Master), zap.Uint64("epoch", a.Epoch))
+		}
+		trusted[a.Group] = true
+		return true
+	case ActDiscover:
+		err := s.node.Apply(ctx, &raftstore.MasterDiscovered{Group: a.Group, Master: a.Master, RunID: a.RunID, Epoch: a.Epoch, Reason: a.Reason, At: time.Now()})
+		if err != nil {
+			lg.Error("record discovered master", zap.Error(err))
+			return false
+		}
+		lg.Info("master discovered", zap.String("master", a.Master), zap.Uint64("epoch", a.Epoch), zap.String("reason", a.Reason))
+		trusted[a.Group] = true
+		return true
+	case ActAmbiguous:
+		trusted[a.Group] = false
+		if g.Status == raftstore.StatusAmbiguous && g.Reason == a.Reason {
+			return false
+		}
+		if err := s.node.Apply(ctx, &raftstore.GroupAmbiguous{Group: a.Group, Reason: a.Reason, At: time.Now()}); err != nil {
+			lg.Error("record ambiguous group", zap.Error(err))
+			return false
+		}
+		lg.Warn("group ambiguous: no action until the nodes agree", zap.String("reason", a.Reason))
+		return false
+	case ActFailover, ActResume:
+		s.mu.Lock()
+		s.busy[a.Group] = true
+		s.mu.Unlock()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() {
+				s.mu.Lock()
+				delete(s.busy, a.Group)
+				s.mu.Unlock()
+				s.poke()
+			}()
+			s.runFailover(ctx, a)
+		}()
+		return false
+	case ActReattach:
+		now := time.Now()
+		s.mu.Lock()
+		until, cooling := s.reatt[a.Node]
+		if cooling && now.Before(until) {
+			s.mu.Unlock()
+			return true
+		}
+		s.reatt[a.Node] = now.Add(2 * s.cfg.Detection.DownAfter.D())
+		s.mu.Unlock()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.reattach(ctx, a)
+		}()
+		return true
+	}
+	return true
+}
+
+func (s *Service) reattach(ctx context.Context, a Action) {
+	lg := s.log.With(zap.String("group", a.Group), zap.String("redis-addr", a.Node), zap.String("master", a.Master))
+	if err := s.node.VerifyLeader(); err != nil {
+		lg.Warn("not re-attaching: leadership not verified", zap.Error(err))
+		return
+	}
+	if err := s.act.ReplicaOf(ctx, a.Node, a.Master); err != nil {
+		lg.Warn("re-attach failed", zap.Error(err))
+		return
+	}
+	killed, err := s.act.KillNormalClients(ctx, a.Node)
+	if err != nil {
+		lg.Warn("could not disconnect clients of re-attached node", zap.Error(err))
+	}
+	lg.Info("re-attached node as replica", zap.String("reason", a.Reason), zap.Int64("clients-disconnected", killed))
+}

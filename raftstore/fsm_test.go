@@ -1,0 +1,216 @@
+package raftstore
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+var at = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+func apply(t *testing.T, f *FSM, idx uint64, c Command) error {
+	t.Helper()
+	b, err := Encode(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := f.Apply(&raft.Log{Index: idx, Type: raft.LogCommand, Data: b})
+	if res == nil {
+		return nil
+	}
+	err, ok := res.(error)
+	if !ok {
+		t.Fatalf("apply returned %T", res)
+	}
+	return err
+}
+
+func mustApply(t *testing.T, f *FSM, idx uint64, c Command) {
+	t.Helper()
+	if err := apply(t, f, idx, c); err != nil {
+		t.Fatalf("apply %T: %v", c, err)
+	}
+}
+
+func seeded(t *testing.T) *FSM {
+	f := NewFSM()
+	mustApply(t, f, 1, &GroupsEnsure{Groups: []GroupSpec{{Name: "g", Nodes: []string{"a:1", "b:1", "c:1"}}}, At: at})
+	mustApply(t, f, 2, &MasterDiscovered{Group: "g", Master: "a:1", RunID: "ra", Epoch: 0, Reason: "only master", At: at})
+	return f
+}
+
+func TestFSMCommands(t *testing.T) {
+	f := seeded(t)
+	g, ok := f.Group("g")
+	if !ok || g.Master != "a:1" || g.Status != StatusOK || g.Epoch != 0 || g.MasterRunID != "ra" {
+		t.Fatalf("after discovery: %+v", g)
+	}
+
+	// A failover must take the next epoch.
+	err := apply(t, f, 3, &FailoverBegin{Group: "g", Failover: Failover{Epoch: 5, From: "a:1", To: "b:1"}, At: at})
+	if !errors.Is(err, ErrStaleEpoch) {
+		t.Fatalf("begin at a wrong epoch: %v", err)
+	}
+	mustApply(t, f, 4, &FailoverBegin{Group: "g", Failover: Failover{Epoch: 1, From: "a:1", To: "b:1", Votes: map[string]string{"w1": "down"}}, At: at})
+	if err := apply(t, f, 5, &FailoverBegin{Group: "g", Failover: Failover{Epoch: 1, From: "a:1", To: "c:1"}, At: at}); !errors.Is(err, ErrFailoverRunning) {
+		t.Fatalf("second begin: %v", err)
+	}
+	if err := apply(t, f, 6, &MasterDiscovered{Group: "g", Master: "c:1", Epoch: 1, At: at}); !errors.Is(err, ErrFailoverRunning) {
+		t.Fatalf("discovery during a failover: %v", err)
+	}
+	g, _ = f.Group("g")
+	if g.Failover == nil || g.Failover.Stage != StageBegun || g.Master != "a:1" {
+		t.Fatalf("after begin: %+v", g)
+	}
+	if err := apply(t, f, 7, &FailoverPromoted{Group: "g", Epoch: 2, At: at}); !errors.Is(err, ErrStaleEpoch) {
+		t.Fatalf("promoted with a wrong epoch: %v", err)
+	}
+	later := at.Add(time.Second)
+	mustApply(t, f, 8, &FailoverPromoted{Group: "g", Epoch: 1, RunID: "rb", Steps: []Step{{Name: "promote", Node: "b:1"}}, At: later})
+	g, _ = f.Group("g")
+	if g.Master != "b:1" || g.Epoch != 1 || g.MasterRunID != "rb" || !g.LastPromotionAt.Equal(later) || g.Failover.Stage != StagePromoted {
+		t.Fatalf("after promotion: %+v", g)
+	}
+	mustApply(t, f, 9, &FailoverEnd{Group: "g", Epoch: 1, OK: true, Steps: []Step{{Name: "repoint", Node: "c:1"}}, At: later})
+	g, _ = f.Group("g")
+	if g.Failover != nil || g.LastFailover == nil || !g.LastFailover.OK || g.LastFailover.Stage != StageDone || len(g.LastFailover.Steps) != 2 {
+		t.Fatalf("after end: %+v / %+v", g, g.LastFailover)
+	}
+	if err := apply(t, f, 10, &FailoverEnd{Group: "g", Epoch: 1, OK: true, At: at}); !errors.Is(err, ErrNoFailover) {
+		t.Fatalf("end without a failover: %v", err)
+	}
+
+	// A failed attempt leaves master and epoch alone.
+	mustApply(t, f, 11, &FailoverBegin{Group: "g", Failover: Failover{Epoch: 2, From: "b:1", To: "c:1"}, At: at})
+	mustApply(t, f, 12, &FailoverEnd{Group: "g", Epoch: 2, OK: false, Error: "promote timed out", At: at})
+	g, _ = f.Group("g")
+	if g.Master != "b:1" || g.Epoch != 1 || g.LastFailover.Stage != StageFailed || g.LastFailover.Error == "" {
+		t.Fatalf("after failed attempt: %+v", g)
+	}
+
+	mustApply(t, f, 13, &GroupAmbiguous{Group: "g", Reason: "two masters", At: at})
+	if g, _ = f.Group("g"); g.Status != StatusAmbiguous || g.Reason != "two masters" {
+		t.Fatalf("after ambiguous: %+v", g)
+	}
+	if err := apply(t, f, 14, &GroupAmbiguous{Group: "nope", At: at}); !errors.Is(err, ErrUnknownGroup) {
+		t.Fatalf("unknown group: %v", err)
+	}
+	mustApply(t, f, 15, &GroupsEnsure{Groups: []GroupSpec{{Name: "g", Nodes: []string{"a:1", "b:1"}}}, At: at})
+	if g, _ = f.Group("g"); len(g.Nodes) != 2 || g.Master != "b:1" {
+		t.Fatalf("after node list change: %+v", g)
+	}
+}
+
+func TestFSMReadsAreCopies(t *testing.T) {
+	f := seeded(t)
+	g, _ := f.Group("g")
+	g.Nodes[0] = "changed"
+	if g2, _ := f.Group("g"); g2.Nodes[0] != "a:1" {
+		t.Fatal("Group returned shared state")
+	}
+}
+
+type sink struct {
+	bytes.Buffer
+	cancelled bool
+}
+
+func (s *sink) ID() string    { return "test" }
+func (s *sink) Cancel() error { s.cancelled = true; return nil }
+func (s *sink) Close() error  { return nil }
+
+func TestFSMSnapshotRoundTrip(t *testing.T) {
+	f := seeded(t)
+	mustApply(t, f, 3, &FailoverBegin{Group: "g", Failover: Failover{Epoch: 1, From: "a:1", To: "b:1", Ranking: []Candidate{{Addr: "b:1", Offset: 9}}}, At: at})
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s sink
+	if err := snap.Persist(&s); err != nil {
+		t.Fatal(err)
+	}
+	g2 := NewFSM()
+	if err := g2.Restore(io.NopCloser(bytes.NewReader(s.Bytes()))); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(f.Groups(), g2.Groups()) {
+		t.Fatalf("restored state differs:\n%+v\n%+v", f.Groups(), g2.Groups())
+	}
+	// Restore replaces everything.
+	empty, _ := json.Marshal(State{Version: stateVersion})
+	if err := g2.Restore(io.NopCloser(bytes.NewReader(empty))); err != nil {
+		t.Fatal(err)
+	}
+	if len(g2.Groups()) != 0 {
+		t.Fatal("restore kept old groups")
+	}
+	bad, _ := json.Marshal(State{Version: 99})
+	if err := g2.Restore(io.NopCloser(bytes.NewReader(bad))); err == nil {
+		t.Fatal("restore accepted an unknown state version")
+	}
+}
+
+func TestDecodeRejects(t *testing.T) {
+	good, _ := Encode(&GroupAmbiguous{Group: "g", Reason: "x", At: at})
+	for name, b := range map[string][]byte{
+		"empty":         nil,
+		"short":         {byte(CmdGroupAmbiguous)},
+		"unknown type":  append([]byte{200, commandVersion}, good[2:]...),
+		"bad version":   append([]byte{good[0], 9}, good[2:]...),
+		"unknown field": append([]byte{good[0], commandVersion}, []byte(`{"group":"g","bogus":1}`)...),
+		"trailing":      append(append([]byte{}, good...), []byte(` {}`)...),
+		"not json":      {good[0], commandVersion, '{'},
+	} {
+		if _, _, err := Decode(b); err == nil {
+			t.Errorf("%s: decoded", name)
+		}
+	}
+	if _, c, err := Decode(good); err != nil || c.(*GroupAmbiguous).Reason != "x" {
+		t.Fatalf("good command: %v %+v", err, c)
+	}
+}
+
+func TestApplyPanicsOnUndecodableEntry(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Fatal("an undecodable entry was skipped silently")
+		}
+	}()
+	NewFSM().Apply(&raft.Log{Index: 7, Type: raft.LogCommand, Data: []byte{250, 1, '{', '}'}})
+}
+
+func FuzzDecode(f *testing.F) {
+	for _, c := range []Command{
+		&GroupsEnsure{Groups: []GroupSpec{{Name: "g", Nodes: []string{"a:1"}}}, At: at},
+		&MasterDiscovered{Group: "g", Master: "a:1", Epoch: 2, At: at},
+		&FailoverBegin{Group: "g", Failover: Failover{Epoch: 1, From: "a", To: "b"}, At: at},
+		&FailoverEnd{Group: "g", Epoch: 1, OK: true, At: at},
+	} {
+		b, _ := Encode(c)
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		typ, c, err := Decode(b)
+		if err != nil {
+			return
+		}
+		again, err := Encode(c)
+		if err != nil {
+			t.Fatalf("re-encode: %v", err)
+		}
+		typ2, c2, err := Decode(again)
+		if err != nil || typ2 != typ || !reflect.DeepEqual(c, c2) {
+			t.Fatalf("round trip changed the command: %v", err)
+		}
+		// Applying any decodable command must not panic.
+		fsm := NewFSM()
+		fsm.Apply(&raft.Log{Index: 1, Type: raft.LogCommand, Data: again})
+	})
+}

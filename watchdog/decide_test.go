@@ -43,7 +43,7 @@ func replica(of string, offset int64) Obs {
 		Offset: offset, Priority: 100, RunID: "run-" + of, LatencyMs: 1}
 }
 
-func down() Obs   { return Obs{Known: true, Down: true, FailingForMs: 1500, Err: "connection refused"} }
+func down() Obs    { return Obs{Known: true, Down: true, FailingForMs: 1500, Err: "connection refused"} }
 func failing() Obs { return Obs{Known: true, FailingForMs: 300, Err: "connection refused"} }
 
 // lost is a replica whose link to its master is down.
@@ -113,7 +113,7 @@ func TestDecide(t *testing.T) {
 			kinds: "failover", check: failoverTo(nB, 4)},
 		{name: "one of three down is only sdown", trusted: true,
 			reports: []Report{rep("w1", 0, masterDead()), rep("w2", 0, healthy()), rep("w3", 0, healthy())},
-			kinds: "", check: func(t *testing.T, d Decision) {
+			kinds:   "", check: func(t *testing.T, d Decision) {
 				if h := d.View.node(nA).Health; h != HealthSDown {
 					t.Fatalf("health %s, want sdown", h)
 				}
@@ -132,7 +132,7 @@ func TestDecide(t *testing.T) {
 			reports: []Report{rep("w3", 0, masterDead())}, kinds: ""},
 		{name: "stale reports do not count", trusted: true,
 			reports: []Report{rep("w1", 0, masterDead()), rep("w2", time.Second, masterDead()), rep("w3", 2*time.Second, masterDead())},
-			kinds: "note"},
+			kinds:   "note"},
 		{name: "tilted reports withhold their down votes", trusted: true,
 			reports: func() []Report {
 				rs := three(masterDead)
@@ -214,7 +214,7 @@ func TestDecide(t *testing.T) {
 			}), kinds: "failover", check: failoverTo(nC, 4)},
 		{name: "equal everything: address decides", trusted: true,
 			reports: three(func() map[string]Obs { return map[string]Obs{nA: down(), nB: lost(nA, 7), nC: lost(nA, 7)} }),
-			kinds: "failover", check: failoverTo(nB, 4)},
+			kinds:   "failover", check: failoverTo(nB, 4)},
 		{name: "replica disconnected for too long is skipped", trusted: true,
 			reports: three(func() map[string]Obs {
 				m := masterDead()
@@ -225,7 +225,7 @@ func TestDecide(t *testing.T) {
 			}), kinds: "failover", check: failoverTo(nC, 4)},
 		{name: "no promotable replica: a note with the ranking", trusted: true,
 			reports: three(func() map[string]Obs { return map[string]Obs{nA: down(), nB: down(), nC: down()} }),
-			kinds: "note", check: func(t *testing.T, d Decision) {
+			kinds:   "note", check: func(t *testing.T, d Decision) {
 				if len(d.Actions[0].Ranking) != 2 || d.Actions[0].Ranking[0].Skipped == "" {
 					t.Fatalf("ranking %+v", d.Actions[0].Ranking)
 				}
@@ -253,9 +253,9 @@ func TestDecide(t *testing.T) {
 				return m
 			}), kinds: "reattach"},
 		{name: "no re-attach while the master is down", trusted: true,
-			g: func(g *raftstore.Group) { g.LastPromotionAt = t0 },
+			g:       func(g *raftstore.Group) { g.LastPromotionAt = t0 },
 			reports: three(func() map[string]Obs { return map[string]Obs{nA: down(), nB: master(5), nC: lost(nA, 9)} }),
-			kinds: "note"},
+			kinds:   "note"},
 		{name: "master restarted empty is failed over", trusted: true,
 			reports: three(func() map[string]Obs {
 				m := master(0)
@@ -286,7 +286,9 @@ func TestDecide(t *testing.T) {
 				}
 				return rs
 			}(), kinds: "note"},
-		{name: "startup: the single master is discovered", g: func(g *raftstore.Group) { *g = raftstore.Group{Name: "g", Nodes: g.Nodes, Status: raftstore.StatusUnknown} },
+		{name: "startup: the single master is discovered", g: func(g *raftstore.Group) {
+			*g = raftstore.Group{Name: "g", Nodes: g.Nodes, Status: raftstore.StatusUnknown}
+		},
 			reports: three(healthy), kinds: "discover", check: func(t *testing.T, d Decision) {
 				a := d.Actions[0]
 				if a.Master != nA || a.Epoch != 0 || a.RunID != "run-a" {
@@ -295,12 +297,14 @@ func TestDecide(t *testing.T) {
 			}},
 		{name: "startup: two masters are ambiguous", g: func(g *raftstore.Group) { *g = raftstore.Group{Name: "g", Nodes: g.Nodes} },
 			reports: three(func() map[string]Obs { return map[string]Obs{nA: master(1), nB: master(2), nC: replica(nA, 1)} }),
-			kinds: "ambiguous"},
+			kinds:   "ambiguous"},
 		{name: "startup: no master and replicas disagree is ambiguous", g: func(g *raftstore.Group) { *g = raftstore.Group{Name: "g", Nodes: g.Nodes} },
 			reports: three(func() map[string]Obs { return map[string]Obs{nA: down(), nB: lost(nA, 1), nC: lost(nC, 1)} }),
-			kinds: "ambiguous"},
+			kinds:   "ambiguous"},
 		{name: "startup: a master others do not follow is ambiguous", g: func(g *raftstore.Group) { *g = raftstore.Group{Name: "g", Nodes: g.Nodes} },
-			reports: three(func() map[string]Obs { return map[string]Obs{nA: master(1), nB: replica("10.9.9.9:6379", 1), nC: replica(nA, 1)} }),
+			reports: three(func() map[string]Obs {
+				return map[string]Obs{nA: master(1), nB: replica("10.9.9.9:6379", 1), nC: replica(nA, 1)}
+			}),
 			kinds: "ambiguous"},
 		{name: "startup with a dead master the replicas follow: discover, then fail over", g: func(g *raftstore.Group) { *g = raftstore.Group{Name: "g", Nodes: g.Nodes} },
 			reports: three(masterDead), kinds: "discover,failover", check: failoverTo(nB, 1)},

@@ -1,0 +1,60 @@
+# warden — the README's two commands are `make demo` and `make test`.
+SHELL := /bin/bash
+GO    ?= go
+BIN   := bin/warden
+PKGS  := ./...
+
+.PHONY: all build test unit e2e demo bench lint redis redis-sentinel clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/warden
+
+# redis-server from Debian's package: installed when missing and running as
+# root, otherwise a message that says what to install.
+redis:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing redis-server (Debian package)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+	  else \
+	    echo "warden's demo and tests need redis-server: install Debian's package with 'sudo apt-get install redis-server'"; exit 1; \
+	  fi; }
+	@redis-server --version
+
+redis-sentinel: redis
+	@command -v redis-sentinel >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing redis-sentinel (Debian package)"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-sentinel >/dev/null; \
+	  else \
+	    echo "the benchmark compares with Redis Sentinel: install it with 'sudo apt-get install redis-sentinel'"; exit 1; \
+	  fi; }
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "not gofmt-clean:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+# Every test: unit, property, fuzz seeds, in-memory raft, and end-to-end
+# against real redis-server and warden processes, all with the race detector.
+test: redis lint
+	$(GO) test -race -count=1 -timeout 25m $(PKGS)
+
+unit: lint
+	$(GO) test -race -count=1 ./config ./raftstore ./watchdog ./actions
+
+e2e: redis
+	$(GO) test -race -count=1 -timeout 20m -v ./e2e
+
+# A local sandbox: three Redis nodes and three watchdogs on loopback.
+demo: redis build
+	./$(BIN) demo
+
+# Failover time side by side with Redis Sentinel; writes BENCHMARKS.md.
+bench: redis-sentinel
+	$(GO) test -tags bench -count=1 -timeout 60m -run 'Benchmark|TestFailoverBenchmark' -v ./e2e
+
+clean:
+	rm -rf bin

@@ -69,8 +69,12 @@ func TestHarness(t *testing.T) {
 	if err := r1.Pause(); err != nil {
 		t.Fatal(err)
 	}
-	if st := ProcessState(r1.Pid()); st != "T" {
-		t.Errorf("paused %s is in state %q, want T", r1.Addr, st)
+	// The signal is delivered asynchronously: poll for the stopped state.
+	if err := WaitFor(ctx, 5*time.Second, "the paused node to be in state T", func() (bool, error) {
+		st := ProcessState(r1.Pid())
+		return st == "T", fmt.Errorf("state %q", st)
+	}); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := r1.Role(ctx); err == nil {
 		t.Errorf("paused %s answered ROLE", r1.Addr)

@@ -118,6 +118,8 @@ func IsNotFound(err error) bool {
 	return errors.As(err, &ae) && ae.HTTPStatus == http.StatusNotFound
 }
 
+func asAPIError(err error, target **APIError) bool { return errors.As(err, target) }
+
 // Client talks to one watchdog's admin API.
 type Client struct {
 	// Base is "http://127.0.0.1:PORT".

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -77,6 +78,11 @@ func newSandbox(t *testing.T, withWardens bool, opts SandboxOptions) *Sandbox {
 		t.Fatalf("start sandbox: %v", err)
 	}
 	t.Cleanup(func() {
+		for _, w := range sb.Wardens {
+			if tail := raceReport(w.LogPath); tail != "" {
+				t.Errorf("watchdog %s reported a data race (%s):\n%s", w.ID, w.LogPath, tail)
+			}
+		}
 		if t.Failed() {
 			t.Logf("sandbox %s\n%s", sb.Dir, sb.LogTails(60))
 			t.Logf("\n%s", sb.RedisLogTails(15))
@@ -89,4 +95,23 @@ func newSandbox(t *testing.T, withWardens bool, opts SandboxOptions) *Sandbox {
 		}
 	})
 	return sb
+}
+
+// raceReport returns the first race report in a log written by a binary
+// built with -race, or "".
+func raceReport(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	s := string(b)
+	i := strings.Index(s, "WARNING: DATA RACE")
+	if i < 0 {
+		return ""
+	}
+	s = s[i:]
+	if j := strings.Index(s, "=================="); j > 0 {
+		s = s[:j]
+	}
+	return s
 }

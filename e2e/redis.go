@@ -28,7 +28,7 @@ var ErrSentinelMissing = errors.New("redis-sentinel not found in PATH: install D
 func RedisServerPath() (string, error) {
 	p, err := exec.LookPath("redis-server")
 	if err != nil {
-		return "", fmt.Errorf("%w: %v", ErrRedisMissing, err)
+		return "", ErrRedisMissing
 	}
 	return p, nil
 }

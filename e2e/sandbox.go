@@ -283,6 +283,10 @@ func (s *Sandbox) startWardens(ctx context.Context) error {
 	return nil
 }
 
+// OwnsDir reports whether the sandbox created Dir (and so removes all of
+// it on Close, unless told to keep it).
+func (s *Sandbox) OwnsDir() bool { return s.ownDir }
+
 // LiveWardens returns the watchdogs whose process runs (paused included).
 func (s *Sandbox) LiveWardens() []*Warden {
 	var out []*Warden

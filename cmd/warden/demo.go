@@ -298,7 +298,9 @@ func stopDemo(out io.Writer, sb *e2e.Sandbox, keep bool) {
 	}
 	if keep {
 		fmt.Fprintf(out, "kept %s (logs and configs)\n", sb.Dir)
-	} else if err == nil {
+	} else if err == nil && sb.OwnsDir() {
 		fmt.Fprintf(out, "removed %s\n", sb.Dir)
+	} else if err == nil {
+		fmt.Fprintf(out, "removed what the demo created in %s\n", sb.Dir)
 	}
 }

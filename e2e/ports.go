@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"strconv"
-	"sync"
 )
 
 // Ports are chosen in [PortLow, PortHigh): below the kernel's ephemeral
@@ -19,16 +18,10 @@ const (
 // ErrNoFreePort is returned when no free port was found after many tries.
 var ErrNoFreePort = errors.New("no free loopback port found")
 
-// handed remembers every port this process gave out, so two callers never
-// get the same one even before either binds it.
-var handed = struct {
-	sync.Mutex
-	ports map[int]bool
-}{ports: map[int]bool{}}
-
 // FreePort returns a loopback TCP port in [PortLow, PortHigh) that was free
-// a moment ago (checked by binding it) and whose port+10000 was free too,
-// and that this process has not handed out before.
+// a moment ago (checked by binding it) and whose port+10000 was free too.
+// Callers bind what they get right away; ports are drawn at random from a
+// range of 10,000, so two draws of one run rarely meet.
 func FreePort() (int, error) {
 	ps, err := FreePorts(1)
 	if err != nil {
@@ -39,18 +32,17 @@ func FreePort() (int, error) {
 
 // FreePorts returns n distinct ports as FreePort does.
 func FreePorts(n int) ([]int, error) {
-	handed.Lock()
-	defer handed.Unlock()
+	seen := map[int]bool{}
 	var out []int
 	for tries := 0; len(out) < n; tries++ {
 		if tries > 2000 {
 			return nil, fmt.Errorf("%w in [%d, %d) after %d tries", ErrNoFreePort, PortLow, PortHigh, tries)
 		}
 		p := PortLow + rand.IntN(PortHigh-PortLow)
-		if handed.ports[p] || !portFree(p) || !portFree(p+10000) {
+		if seen[p] || !portFree(p) || !portFree(p+10000) {
 			continue
 		}
-		handed.ports[p] = true
+		seen[p] = true
 		out = append(out, p)
 	}
 	return out, nil

@@ -26,7 +26,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(), newValidateCmd())
+	root.AddCommand(newServeCmd(), newValidateCmd(), newDemoCmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "warden:", err)
 		os.Exit(1)

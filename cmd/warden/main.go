@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -103,6 +104,9 @@ func serve(ctx context.Context, cfg config.Config) error {
 	}
 	defer func() { _ = lg.Sync() }()
 	lg = lg.With(zap.String("watchdog", cfg.ID))
+	// go-redis reports every failed dial on its own; warden's prober already
+	// logs each change of a node's state, so the library's lines go to debug.
+	redis.SetLogger(redisLogger{lg.Named("go-redis")})
 	password, err := cfg.Password()
 	if err != nil {
 		return err
@@ -118,4 +122,10 @@ func serve(ctx context.Context, cfg config.Config) error {
 	}
 	lg.Info("stopped")
 	return runErr
+}
+
+type redisLogger struct{ l *zap.Logger }
+
+func (r redisLogger) Printf(_ context.Context, format string, v ...any) {
+	r.l.Debug(fmt.Sprintf(format, v...))
 }

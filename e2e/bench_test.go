@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"runtime"
 	"slices"
@@ -242,6 +243,14 @@ func wardenTrial(t *testing.T, bin string, downAfter time.Duration) (measurement
 // until one succeeds.
 func measureFailover(ctx context.Context, master *Redis, downAfter time.Duration, announce func(context.Context) (string, error)) (measurement, error) {
 	timeout := downAfter + 60*time.Second
+	// Kill at a random moment, not right after the state everyone agreed on
+	// was first seen: both systems probe on a fixed period, and a kill in a
+	// fixed phase of it would favour one of them.
+	select {
+	case <-ctx.Done():
+		return measurement{}, ctx.Err()
+	case <-time.After(time.Duration(rand.Int64N(int64(time.Second)))):
+	}
 	start := time.Now()
 	if err := master.Kill(); err != nil {
 		return measurement{}, err
@@ -297,7 +306,9 @@ replicas (no persistence), watched either by three warden watchdogs
 failover strategy offset, parallel_syncs 1) or by three Redis Sentinels
 (quorum 2, parallel-syncs 1, failover-timeout 10s), with the same down_after
 (Sentinel's down-after-milliseconds). Once every watchdog or sentinel sees
-the master and both replicas, the master is killed with SIGKILL. The clock
+the master and both replicas, and after a further random pause of 0 to 1 s
+(so that the kill falls at a random point of either system's probing
+period), the master is killed with SIGKILL. The clock
 runs from the kill until the new master is announced (every 5 ms, each of
 the three is asked: ` + "`GET /v1/groups/{name}`" + ` for warden,
 ` + "`SENTINEL get-master-addr-by-name`" + ` for Sentinel; the first that names a

@@ -46,6 +46,9 @@ type probed struct {
 	lastErr      string
 	cancel       context.CancelFunc
 	done         chan struct{}
+	// wake asks the probe loop for a probe now (the watch connection
+	// dropped).
+	wake chan struct{}
 }
 
 // NewProber returns a prober with no nodes.
@@ -85,7 +88,7 @@ func (p *Prober) SetNodes(ctx context.Context, addrs []string) {
 			continue
 		}
 		nctx, cancel := context.WithCancel(ctx)
-		n := &probed{cancel: cancel, done: make(chan struct{})}
+		n := &probed{cancel: cancel, done: make(chan struct{}), wake: make(chan struct{}, 1)}
 		p.nodes[a] = n
 		go p.loop(nctx, a, n)
 	}
@@ -102,6 +105,9 @@ func (p *Prober) Stop() {
 
 func (p *Prober) loop(ctx context.Context, addr string, n *probed) {
 	defer close(n.done)
+	watchDone := make(chan struct{})
+	go func() { defer close(watchDone); p.watch(ctx, addr, n) }()
+	defer func() { <-watchDone }()
 	var c *redis.Client
 	defer func() {
 		if c != nil {
@@ -124,6 +130,44 @@ func (p *Prober) loop(ctx context.Context, addr string, n *probed) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-n.wake:
+		}
+	}
+}
+
+// watch holds one idle subscribed connection to the node. A crashed or
+// killed process closes it at once, long before the next probe would find
+// out: the loss wakes the probe loop, so a dead node's failing time starts
+// within a millisecond of its death instead of up to a probe interval later.
+// A hung process keeps the connection open; the probes' timeouts catch it.
+func (p *Prober) watch(ctx context.Context, addr string, n *probed) {
+	for {
+		c := redis.NewClient(&redis.Options{
+			Addr: addr, Username: p.cfg.Username, Password: p.cfg.Password,
+			DialTimeout: p.cfg.Timeout, ReadTimeout: -1, WriteTimeout: p.cfg.Timeout,
+			DialerRetries: 1, MaxRetries: -1, PoolSize: 1, Protocol: 2, DisableIdentity: true,
+		})
+		ps := c.Subscribe(ctx, "__warden__:watch")
+		_, err := ps.Receive(ctx)
+		if err == nil {
+			// Nothing is published on the channel: this returns when the
+			// connection is lost (or ctx ends).
+			_, err = ps.Receive(ctx)
+		}
+		ps.Close()
+		c.Close()
+		if ctx.Err() != nil {
+			return
+		}
+		select {
+		case n.wake <- struct{}{}:
+		default:
+		}
+		p.log.Debug("watch connection lost", zap.String("redis-addr", addr), zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(p.cfg.Interval):
 		}
 	}
 }

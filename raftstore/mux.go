@@ -115,28 +115,39 @@ func (m *Mux) Close() error {
 func (m *Mux) Addr() net.Addr { return m.ln.Addr() }
 
 // RaftLayer returns the raft.StreamLayer side.
-func (m *Mux) RaftLayer() raft.StreamLayer { return &muxLayer{m: m, ch: m.raftCh, proto: protoRaft} }
+func (m *Mux) RaftLayer() raft.StreamLayer { return m.layer(m.raftCh, protoRaft) }
 
 // PeerListener returns the listener of peer connections.
-func (m *Mux) PeerListener() net.Listener { return &muxLayer{m: m, ch: m.peerCh, proto: protoPeer} }
+func (m *Mux) PeerListener() net.Listener { return m.layer(m.peerCh, protoPeer) }
+
+func (m *Mux) layer(ch chan net.Conn, proto byte) *muxLayer {
+	return &muxLayer{m: m, ch: ch, proto: proto, closed: make(chan struct{})}
+}
 
 type muxLayer struct {
-	m     *Mux
-	ch    chan net.Conn
-	proto byte
+	m         *Mux
+	ch        chan net.Conn
+	proto     byte
+	closed    chan struct{}
+	closeOnce sync.Once
 }
 
 func (l *muxLayer) Accept() (net.Conn, error) {
 	select {
 	case c := <-l.ch:
 		return c, nil
+	case <-l.closed:
+		return nil, ErrMuxClosed
 	case <-l.m.done:
 		return nil, ErrMuxClosed
 	}
 }
 
-// Close is a no-op: the Mux owns the listener.
-func (l *muxLayer) Close() error { return nil }
+// Close ends this side's Accept; the Mux owns the TCP listener.
+func (l *muxLayer) Close() error {
+	l.closeOnce.Do(func() { close(l.closed) })
+	return nil
+}
 
 func (l *muxLayer) Addr() net.Addr { return l.m.advertise }
 

@@ -148,12 +148,15 @@ func (p *Prober) watch(ctx context.Context, addr string, n *probed) {
 			DialerRetries: 1, MaxRetries: -1, PoolSize: 1, Protocol: 2, DisableIdentity: true,
 		})
 		ps := c.Subscribe(ctx, "__warden__:watch")
+		// A blocked Receive does not watch ctx: closing unblocks it.
+		stop := context.AfterFunc(ctx, func() { ps.Close() })
 		_, err := ps.Receive(ctx)
 		if err == nil {
 			// Nothing is published on the channel: this returns when the
 			// connection is lost (or ctx ends).
 			_, err = ps.Receive(ctx)
 		}
+		stop()
 		ps.Close()
 		c.Close()
 		if ctx.Err() != nil {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"reflect"
 	"regexp"
 	"sort"
 	"strconv"
@@ -173,6 +174,9 @@ func Load(path string) (Config, error) {
 // Parse decodes YAML over the defaults (unknown keys are errors), fills in
 // derived defaults and validates the result.
 func Parse(b []byte) (Config, error) {
+	if err := checkKeys(b); err != nil {
+		return Config{}, err
+	}
 	c := Default()
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
@@ -188,6 +192,60 @@ func Parse(b []byte) (Config, error) {
 		return Config{}, err
 	}
 	return c, nil
+}
+
+// checkKeys walks the document against Config's yaml tags and names the
+// first unknown key by its full path (detection.bogus, groups[1].nodez).
+func checkKeys(b []byte) error {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil || len(doc.Content) == 0 {
+		return nil // the strict decoder reports syntax errors
+	}
+	return walkKeys(doc.Content[0], reflect.TypeOf(Config{}), "")
+}
+
+func walkKeys(n *yaml.Node, t reflect.Type, path string) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == reflect.TypeOf(Duration(0)) && n.Kind == yaml.ScalarNode {
+		if _, err := time.ParseDuration(strings.TrimSpace(n.Value)); err != nil {
+			return fmt.Errorf("decode: line %d: %s: %q is not a duration (want e.g. 500ms, 2s, 1m)", n.Line, path, n.Value)
+		}
+		return nil
+	}
+	switch {
+	case n.Kind == yaml.SequenceNode && t.Kind() == reflect.Slice:
+		for i, item := range n.Content {
+			if err := walkKeys(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+	case n.Kind == yaml.MappingNode && t.Kind() == reflect.Struct:
+		fields := map[string]reflect.Type{}
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if name != "" && name != "-" {
+				fields[name] = f.Type
+			}
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			key := k.Value
+			if path != "" {
+				key = path + "." + k.Value
+			}
+			ft, ok := fields[k.Value]
+			if !ok {
+				return fmt.Errorf("decode: line %d: unknown key %s", k.Line, key)
+			}
+			if err := walkKeys(n.Content[i+1], ft, key); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // fillDerived sets defaults that depend on other keys.

@@ -28,6 +28,16 @@ const (
 	CmdFailoverPromoted
 	// CmdFailoverEnd releases the lock with the outcome.
 	CmdFailoverEnd
+	// CmdMaintenance puts a node in maintenance or takes it out.
+	CmdMaintenance
+	// CmdAck clears a group's anti-flapping window.
+	CmdAck
+	// CmdGroupAdd adds a group at run time.
+	CmdGroupAdd
+	// CmdGroupRemove stops watching a group.
+	CmdGroupRemove
+	// CmdRecord appends an entry to the audit history (re-attach, refusal).
+	CmdRecord
 )
 
 // commandVersion is written after the type byte; a decoder refuses versions
@@ -89,6 +99,43 @@ type FailoverEnd struct {
 	At    time.Time `json:"at"`
 }
 
+// Maintenance is CmdMaintenance.
+type Maintenance struct {
+	Node   string    `json:"node"`
+	On     bool      `json:"on"`
+	Reason string    `json:"reason,omitempty"`
+	Until  time.Time `json:"until"`
+	By     string    `json:"by,omitempty"`
+	At     time.Time `json:"at"`
+}
+
+// Ack is CmdAck.
+type Ack struct {
+	Group string    `json:"group"`
+	By    string    `json:"by,omitempty"`
+	At    time.Time `json:"at"`
+}
+
+// GroupAdd is CmdGroupAdd.
+type GroupAdd struct {
+	Group GroupSpec `json:"group"`
+	By    string    `json:"by,omitempty"`
+	At    time.Time `json:"at"`
+}
+
+// GroupRemove is CmdGroupRemove.
+type GroupRemove struct {
+	Group string    `json:"group"`
+	By    string    `json:"by,omitempty"`
+	At    time.Time `json:"at"`
+}
+
+// Record is CmdRecord.
+type Record struct {
+	Entry Entry     `json:"entry"`
+	At    time.Time `json:"at"`
+}
+
 // Command is any command payload.
 type Command interface{ commandType() CommandType }
 
@@ -98,6 +145,11 @@ func (*GroupAmbiguous) commandType() CommandType   { return CmdGroupAmbiguous }
 func (*FailoverBegin) commandType() CommandType    { return CmdFailoverBegin }
 func (*FailoverPromoted) commandType() CommandType { return CmdFailoverPromoted }
 func (*FailoverEnd) commandType() CommandType      { return CmdFailoverEnd }
+func (*Maintenance) commandType() CommandType      { return CmdMaintenance }
+func (*Ack) commandType() CommandType              { return CmdAck }
+func (*GroupAdd) commandType() CommandType         { return CmdGroupAdd }
+func (*GroupRemove) commandType() CommandType      { return CmdGroupRemove }
+func (*Record) commandType() CommandType           { return CmdRecord }
 
 // Encode writes a command as type byte, version byte, JSON body.
 func Encode(c Command) ([]byte, error) {
@@ -132,6 +184,16 @@ func Decode(b []byte) (CommandType, Command, error) {
 		c = &FailoverPromoted{}
 	case CmdFailoverEnd:
 		c = &FailoverEnd{}
+	case CmdMaintenance:
+		c = &Maintenance{}
+	case CmdAck:
+		c = &Ack{}
+	case CmdGroupAdd:
+		c = &GroupAdd{}
+	case CmdGroupRemove:
+		c = &GroupRemove{}
+	case CmdRecord:
+		c = &Record{}
 	default:
 		return t, nil, fmt.Errorf("unknown command type %d", t)
 	}

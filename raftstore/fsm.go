@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,7 +22,58 @@ var (
 	ErrFailoverRunning = errors.New("a failover of this group is already running")
 	ErrNoFailover      = errors.New("no failover of this group is running")
 	ErrStaleEpoch      = errors.New("stale epoch")
+	ErrGroupExists     = errors.New("group already exists")
+	ErrNodeInUse       = errors.New("node already belongs to a group")
+	ErrInvalid         = errors.New("invalid command")
 )
+
+// HistoryLimit is how many audit entries the state keeps; older ones are
+// dropped. It is a constant so that every member trims alike.
+const HistoryLimit = 1000
+
+// Failover kinds.
+const (
+	KindFailover   = "failover"   // the master is down
+	KindSwitchover = "switchover" // planned: the master is healthy, no write is lost
+)
+
+// History entry kinds.
+const (
+	EntryFailover       = "failover"
+	EntrySwitchover     = "switchover"
+	EntryReattach       = "reattach"
+	EntryRefusal        = "refusal"
+	EntryDiscovery      = "discovery"
+	EntryAmbiguous      = "ambiguous"
+	EntryMaintenanceOn  = "maintenance_on"
+	EntryMaintenanceOff = "maintenance_off"
+	EntryAck            = "ack"
+	EntryGroupAdded     = "group_added"
+	EntryGroupRemoved   = "group_removed"
+)
+
+// Entry is one line of the audit history.
+type Entry struct {
+	Seq      uint64    `json:"seq"`
+	At       time.Time `json:"at"`
+	Kind     string    `json:"kind"`
+	Group    string    `json:"group,omitempty"`
+	Node     string    `json:"node,omitempty"`
+	Message  string    `json:"message"`
+	By       string    `json:"by,omitempty"`
+	Failover *Failover `json:"failover,omitempty"`
+}
+
+// NodeMaintenance is a node's maintenance window.
+type NodeMaintenance struct {
+	Reason string    `json:"reason,omitempty"`
+	Until  time.Time `json:"until"`
+	By     string    `json:"by,omitempty"`
+	Since  time.Time `json:"since"`
+}
+
+// Active reports whether the window is open at now.
+func (m NodeMaintenance) Active(now time.Time) bool { return now.Before(m.Until) }
 
 // Group status values.
 const (
@@ -59,21 +111,25 @@ type Group struct {
 // Failover is the record of one failover: why, who voted, the ranking, and
 // how it went.
 type Failover struct {
-	Epoch      uint64            `json:"epoch"`
-	From       string            `json:"from"`
-	To         string            `json:"to"`
-	Reason     string            `json:"reason"`
-	Votes      map[string]string `json:"votes,omitempty"`
-	Ranking    []Candidate       `json:"ranking,omitempty"`
-	Fence      bool              `json:"fence"`
-	Stage      string            `json:"stage"`
-	Leader     string            `json:"leader"`
-	BeganAt    time.Time         `json:"began_at"`
-	PromotedAt *time.Time        `json:"promoted_at,omitempty"`
-	EndedAt    *time.Time        `json:"ended_at,omitempty"`
-	OK         bool              `json:"ok"`
-	Error      string            `json:"error,omitempty"`
-	Steps      []Step            `json:"steps,omitempty"`
+	ID          string            `json:"id"`
+	Kind        string            `json:"kind"`
+	RequestedBy string            `json:"requested_by,omitempty"`
+	Force       bool              `json:"force,omitempty"`
+	Epoch       uint64            `json:"epoch"`
+	From        string            `json:"from"`
+	To          string            `json:"to"`
+	Reason      string            `json:"reason"`
+	Votes       map[string]string `json:"votes,omitempty"`
+	Ranking     []Candidate       `json:"ranking,omitempty"`
+	Fence       bool              `json:"fence"`
+	Stage       string            `json:"stage"`
+	Leader      string            `json:"leader"`
+	BeganAt     time.Time         `json:"began_at"`
+	PromotedAt  *time.Time        `json:"promoted_at,omitempty"`
+	EndedAt     *time.Time        `json:"ended_at,omitempty"`
+	OK          bool              `json:"ok"`
+	Error       string            `json:"error,omitempty"`
+	Steps       []Step            `json:"steps,omitempty"`
 }
 
 // Candidate is one replica as ranked for promotion.
@@ -130,6 +186,12 @@ func (f *Failover) clone() *Failover {
 type State struct {
 	Version int               `json:"version"`
 	Groups  map[string]*Group `json:"groups"`
+	// Seeded: the configured groups were recorded once; from then on
+	// groups change only through the API.
+	Seeded      bool                       `json:"seeded"`
+	Maintenance map[string]NodeMaintenance `json:"maintenance"`
+	History     []Entry                    `json:"history"`
+	HistorySeq  uint64                     `json:"history_seq"`
 }
 
 const stateVersion = 1
@@ -146,7 +208,73 @@ type FSM struct {
 
 // NewFSM returns an empty FSM.
 func NewFSM() *FSM {
-	return &FSM{st: State{Version: stateVersion, Groups: map[string]*Group{}}}
+	return &FSM{st: newState()}
+}
+
+func newState() State {
+	return State{Version: stateVersion, Groups: map[string]*Group{}, Maintenance: map[string]NodeMaintenance{}}
+}
+
+// Seeded reports whether the configured groups were recorded.
+func (f *FSM) Seeded() bool {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.st.Seeded
+}
+
+// Maintenance returns a copy of every maintenance window, expired ones
+// included (callers judge them against their clock).
+func (f *FSM) Maintenance() map[string]NodeMaintenance {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	out := make(map[string]NodeMaintenance, len(f.st.Maintenance))
+	for k, v := range f.st.Maintenance {
+		out[k] = v
+	}
+	return out
+}
+
+// History returns up to limit newest entries (all when limit <= 0),
+// oldest first, optionally of one group only.
+func (f *FSM) History(group string, limit int) []Entry {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	var out []Entry
+	for i := len(f.st.History) - 1; i >= 0; i-- {
+		e := f.st.History[i]
+		if group != "" && e.Group != group {
+			continue
+		}
+		e.Failover = e.Failover.clone()
+		out = append(out, e)
+		if limit > 0 && len(out) == limit {
+			break
+		}
+	}
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out
+}
+
+func (f *FSM) record(e Entry) {
+	f.st.HistorySeq++
+	e.Seq = f.st.HistorySeq
+	f.st.History = append(f.st.History, e)
+	if over := len(f.st.History) - HistoryLimit; over > 0 {
+		f.st.History = append([]Entry(nil), f.st.History[over:]...)
+	}
+}
+
+func (f *FSM) nodeOwner(node string) string {
+	for name, g := range f.st.Groups {
+		for _, n := range g.Nodes {
+			if n == node {
+				return name
+			}
+		}
+	}
+	return ""
 }
 
 // OnApply registers a function called after every applied command.
@@ -204,20 +332,85 @@ func (f *FSM) Apply(l *raft.Log) any {
 func (f *FSM) apply(t CommandType, body any) error {
 	switch c := body.(type) {
 	case *GroupsEnsure:
+		if f.st.Seeded {
+			return nil
+		}
 		for _, spec := range c.Groups {
-			g, ok := f.st.Groups[spec.Name]
-			if !ok {
-				f.st.Groups[spec.Name] = &Group{
-					Name: spec.Name, Nodes: append([]string(nil), spec.Nodes...),
-					Status: StatusUnknown, UpdatedAt: c.At,
-				}
+			if _, ok := f.st.Groups[spec.Name]; ok {
 				continue
 			}
-			if !equalStrings(g.Nodes, spec.Nodes) {
-				g.Nodes = append([]string(nil), spec.Nodes...)
-				g.UpdatedAt = c.At
+			f.st.Groups[spec.Name] = &Group{
+				Name: spec.Name, Nodes: append([]string(nil), spec.Nodes...),
+				Status: StatusUnknown, UpdatedAt: c.At,
+			}
+			f.record(Entry{At: c.At, Kind: EntryGroupAdded, Group: spec.Name, Message: "group from the configuration"})
+		}
+		f.st.Seeded = true
+		return nil
+	case *GroupAdd:
+		spec := c.Group
+		if _, ok := f.st.Groups[spec.Name]; ok {
+			return fmt.Errorf("%w: %q", ErrGroupExists, spec.Name)
+		}
+		if len(spec.Nodes) < 2 {
+			return fmt.Errorf("%w: group %q needs at least two nodes", ErrInvalid, spec.Name)
+		}
+		seen := map[string]bool{}
+		for _, n := range spec.Nodes {
+			if seen[n] {
+				return fmt.Errorf("%w: node %s listed twice", ErrInvalid, n)
+			}
+			seen[n] = true
+			if o := f.nodeOwner(n); o != "" {
+				return fmt.Errorf("%w: %s is a node of %q", ErrNodeInUse, n, o)
 			}
 		}
+		f.st.Groups[spec.Name] = &Group{
+			Name: spec.Name, Nodes: append([]string(nil), spec.Nodes...),
+			Status: StatusUnknown, UpdatedAt: c.At,
+		}
+		f.record(Entry{At: c.At, Kind: EntryGroupAdded, Group: spec.Name, By: c.By, Message: "group added with nodes " + strings.Join(spec.Nodes, ", ")})
+		return nil
+	case *GroupRemove:
+		g, ok := f.st.Groups[c.Group]
+		if !ok {
+			return fmt.Errorf("%w %q", ErrUnknownGroup, c.Group)
+		}
+		if g.Failover != nil {
+			return fmt.Errorf("%w (epoch %d): cannot remove the group now", ErrFailoverRunning, g.Failover.Epoch)
+		}
+		delete(f.st.Groups, c.Group)
+		f.record(Entry{At: c.At, Kind: EntryGroupRemoved, Group: c.Group, By: c.By, Message: "group no longer watched"})
+		return nil
+	case *Maintenance:
+		if c.Node == "" {
+			return fmt.Errorf("%w: maintenance without a node", ErrInvalid)
+		}
+		if c.On {
+			f.st.Maintenance[c.Node] = NodeMaintenance{Reason: c.Reason, Until: c.Until, By: c.By, Since: c.At}
+			f.record(Entry{At: c.At, Kind: EntryMaintenanceOn, Group: f.nodeOwner(c.Node), Node: c.Node, By: c.By,
+				Message: fmt.Sprintf("maintenance until %s: %s", c.Until.UTC().Format(time.RFC3339), c.Reason)})
+		} else {
+			delete(f.st.Maintenance, c.Node)
+			f.record(Entry{At: c.At, Kind: EntryMaintenanceOff, Group: f.nodeOwner(c.Node), Node: c.Node, By: c.By, Message: "maintenance ended"})
+		}
+		return nil
+	case *Ack:
+		g, ok := f.st.Groups[c.Group]
+		if !ok {
+			return fmt.Errorf("%w %q", ErrUnknownGroup, c.Group)
+		}
+		g.LastPromotionAt, g.UpdatedAt = time.Time{}, c.At
+		f.record(Entry{At: c.At, Kind: EntryAck, Group: c.Group, By: c.By, Message: "anti-flapping window cleared"})
+		return nil
+	case *Record:
+		if c.Entry.Kind == "" {
+			return fmt.Errorf("%w: history entry without a kind", ErrInvalid)
+		}
+		e := c.Entry
+		e.At = c.At
+		e.Failover = e.Failover.clone()
+		f.record(e)
 		return nil
 	case *MasterDiscovered:
 		g, ok := f.st.Groups[c.Group]
@@ -230,8 +423,13 @@ func (f *FSM) apply(t CommandType, body any) error {
 		if c.Epoch < g.Epoch {
 			return fmt.Errorf("%w: discovery at epoch %d, group at %d", ErrStaleEpoch, c.Epoch, g.Epoch)
 		}
+		changed := g.Master != c.Master || g.Epoch != c.Epoch || g.Status != StatusOK
 		g.Master, g.MasterRunID, g.Epoch = c.Master, c.RunID, c.Epoch
 		g.Status, g.Reason, g.UpdatedAt = StatusOK, c.Reason, c.At
+		if changed {
+			f.record(Entry{At: c.At, Kind: EntryDiscovery, Group: c.Group, Node: c.Master,
+				Message: fmt.Sprintf("master %s at epoch %d: %s", c.Master, c.Epoch, c.Reason)})
+		}
 		return nil
 	case *GroupAmbiguous:
 		g, ok := f.st.Groups[c.Group]
@@ -239,6 +437,7 @@ func (f *FSM) apply(t CommandType, body any) error {
 			return fmt.Errorf("%w %q", ErrUnknownGroup, c.Group)
 		}
 		g.Status, g.Reason, g.UpdatedAt = StatusAmbiguous, c.Reason, c.At
+		f.record(Entry{At: c.At, Kind: EntryAmbiguous, Group: c.Group, Message: c.Reason})
 		return nil
 	case *FailoverBegin:
 		g, ok := f.st.Groups[c.Group]
@@ -253,6 +452,12 @@ func (f *FSM) apply(t CommandType, body any) error {
 		}
 		fo := c.Failover.clone()
 		fo.Stage, fo.BeganAt, fo.OK, fo.Error = StageBegun, c.At, false, ""
+		if fo.Kind == "" {
+			fo.Kind = KindFailover
+		}
+		if fo.ID == "" {
+			fo.ID = fmt.Sprintf("%s-%d", c.Group, fo.Epoch)
+		}
 		g.Failover, g.UpdatedAt = fo, c.At
 		return nil
 	case *FailoverPromoted:
@@ -281,6 +486,15 @@ func (f *FSM) apply(t CommandType, body any) error {
 			fo.Stage = StageFailed
 		}
 		g.LastFailover, g.Failover, g.UpdatedAt = fo, nil, c.At
+		kind, outcome := EntryFailover, "completed"
+		if fo.Kind == KindSwitchover {
+			kind = EntrySwitchover
+		}
+		if !c.OK {
+			outcome = "failed: " + c.Error
+		}
+		f.record(Entry{At: c.At, Kind: kind, Group: c.Group, Node: fo.To, By: fo.RequestedBy, Failover: fo.clone(),
+			Message: fmt.Sprintf("%s %s -> %s (epoch %d) %s", fo.Kind, fo.From, fo.To, fo.Epoch, outcome)})
 		return nil
 	default:
 		return fmt.Errorf("raftstore: command type %d has no apply", t)
@@ -339,6 +553,9 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	if st.Groups == nil {
 		st.Groups = map[string]*Group{}
+	}
+	if st.Maintenance == nil {
+		st.Maintenance = map[string]NodeMaintenance{}
 	}
 	f.mu.Lock()
 	f.st = st

@@ -101,9 +101,103 @@ func TestFSMCommands(t *testing.T) {
 	if err := apply(t, f, 14, &GroupAmbiguous{Group: "nope", At: at}); !errors.Is(err, ErrUnknownGroup) {
 		t.Fatalf("unknown group: %v", err)
 	}
-	mustApply(t, f, 15, &GroupsEnsure{Groups: []GroupSpec{{Name: "g", Nodes: []string{"a:1", "b:1"}}}, At: at})
-	if g, _ = f.Group("g"); len(g.Nodes) != 2 || g.Master != "b:1" {
-		t.Fatalf("after node list change: %+v", g)
+	// The configured groups seed the state once; later differences are
+	// the API's business.
+	mustApply(t, f, 15, &GroupsEnsure{Groups: []GroupSpec{{Name: "g", Nodes: []string{"a:1", "b:1"}}, {Name: "h", Nodes: []string{"x:1", "y:1"}}}, At: at})
+	if g, _ = f.Group("g"); len(g.Nodes) != 3 || g.Master != "b:1" {
+		t.Fatalf("a second seeding changed the group: %+v", g)
+	}
+	if _, ok := f.Group("h"); ok || !f.Seeded() {
+		t.Fatal("a second seeding added a group")
+	}
+
+	kinds := map[string]int{}
+	for _, e := range f.History("", 0) {
+		kinds[e.Kind]++
+	}
+	want := map[string]int{EntryGroupAdded: 1, EntryDiscovery: 1, EntryFailover: 2, EntryAmbiguous: 1}
+	if !reflect.DeepEqual(kinds, want) {
+		t.Fatalf("history kinds %v, want %v", kinds, want)
+	}
+}
+
+func TestFSMGroupsMaintenanceAckHistory(t *testing.T) {
+	f := seeded(t)
+	if err := apply(t, f, 3, &GroupAdd{Group: GroupSpec{Name: "g", Nodes: []string{"x:1", "y:1"}}, At: at}); !errors.Is(err, ErrGroupExists) {
+		t.Fatalf("adding an existing group: %v", err)
+	}
+	if err := apply(t, f, 4, &GroupAdd{Group: GroupSpec{Name: "h", Nodes: []string{"x:1", "a:1"}}, At: at}); !errors.Is(err, ErrNodeInUse) {
+		t.Fatalf("adding a node of another group: %v", err)
+	}
+	if err := apply(t, f, 5, &GroupAdd{Group: GroupSpec{Name: "h", Nodes: []string{"x:1"}}, At: at}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("adding a one-node group: %v", err)
+	}
+	if _, ok := f.Group("h"); ok {
+		t.Fatal("a refused add left a group behind")
+	}
+	mustApply(t, f, 6, &GroupAdd{Group: GroupSpec{Name: "h", Nodes: []string{"x:1", "y:1"}}, By: "ops", At: at})
+	if g, ok := f.Group("h"); !ok || g.Status != StatusUnknown || len(g.Nodes) != 2 {
+		t.Fatalf("added group: %+v", g)
+	}
+
+	until := at.Add(time.Hour)
+	mustApply(t, f, 7, &Maintenance{Node: "b:1", On: true, Reason: "disk swap", Until: until, By: "ops", At: at})
+	m := f.Maintenance()["b:1"]
+	if m.Reason != "disk swap" || !m.Until.Equal(until) || !m.Active(at) || m.Active(until) {
+		t.Fatalf("maintenance: %+v", m)
+	}
+	mustApply(t, f, 8, &Maintenance{Node: "b:1", On: false, At: at})
+	if _, ok := f.Maintenance()["b:1"]; ok {
+		t.Fatal("maintenance off kept the window")
+	}
+
+	mustApply(t, f, 9, &FailoverBegin{Group: "g", Failover: Failover{Epoch: 1, From: "a:1", To: "b:1", Kind: KindSwitchover}, At: at})
+	if err := apply(t, f, 10, &GroupRemove{Group: "g", At: at}); !errors.Is(err, ErrFailoverRunning) {
+		t.Fatalf("removing a group during a failover: %v", err)
+	}
+	mustApply(t, f, 11, &FailoverPromoted{Group: "g", Epoch: 1, At: at})
+	mustApply(t, f, 12, &FailoverEnd{Group: "g", Epoch: 1, OK: true, At: at})
+	if g, _ := f.Group("g"); g.LastPromotionAt.IsZero() || g.LastFailover.ID != "g-1" || g.LastFailover.Kind != KindSwitchover {
+		t.Fatalf("after switchover: %+v", g.LastFailover)
+	}
+	mustApply(t, f, 13, &Ack{Group: "g", By: "ops", At: at})
+	if g, _ := f.Group("g"); !g.LastPromotionAt.IsZero() {
+		t.Fatal("ack kept the anti-flapping window")
+	}
+	mustApply(t, f, 14, &Record{Entry: Entry{Kind: EntryReattach, Group: "g", Node: "a:1", Message: "re-attached"}, At: at})
+	mustApply(t, f, 15, &GroupRemove{Group: "h", By: "ops", At: at})
+	if _, ok := f.Group("h"); ok {
+		t.Fatal("removed group still there")
+	}
+	if err := apply(t, f, 16, &GroupRemove{Group: "h", At: at}); !errors.Is(err, ErrUnknownGroup) {
+		t.Fatalf("removing twice: %v", err)
+	}
+
+	hist := f.History("g", 0)
+	var kinds []string
+	for i, e := range hist {
+		kinds = append(kinds, e.Kind)
+		if i > 0 && e.Seq <= hist[i-1].Seq {
+			t.Fatalf("history out of order: %+v", hist)
+		}
+	}
+	want := []string{EntryGroupAdded, EntryDiscovery, EntryMaintenanceOn, EntryMaintenanceOff, EntrySwitchover, EntryAck, EntryReattach}
+	if !reflect.DeepEqual(kinds, want) {
+		t.Fatalf("history of g: %v, want %v", kinds, want)
+	}
+	if last := f.History("", 1); len(last) != 1 || last[0].Kind != EntryGroupRemoved {
+		t.Fatalf("newest entry: %+v", last)
+	}
+}
+
+func TestFSMHistoryIsBounded(t *testing.T) {
+	f := seeded(t)
+	for i := 0; i < HistoryLimit+50; i++ {
+		mustApply(t, f, uint64(3+i), &Record{Entry: Entry{Kind: EntryRefusal, Group: "g", Message: "x"}, At: at})
+	}
+	h := f.History("", 0)
+	if len(h) != HistoryLimit || h[len(h)-1].Seq != uint64(HistoryLimit+52) {
+		t.Fatalf("history holds %d entries, newest seq %d", len(h), h[len(h)-1].Seq)
 	}
 }
 

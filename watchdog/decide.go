@@ -56,6 +56,10 @@ type Action struct {
 	// Quiet marks a note about a passing state (waiting for fresh views),
 	// logged at debug level only.
 	Quiet bool
+	// Refusal marks a note that declines a failover the votes called for
+	// (anti-flapping, maintenance, no candidate, master still heard): it
+	// goes to the audit history.
+	Refusal bool
 }
 
 func (a Action) String() string {
@@ -106,6 +110,14 @@ type Input struct {
 	// nodes since it gained leadership.
 	Trusted bool
 	Reports []Report
+	// Maintenance holds the nodes' maintenance windows; only those open at
+	// Now count.
+	Maintenance map[string]raftstore.NodeMaintenance
+}
+
+func (in Input) inMaintenance(addr string) bool {
+	m, ok := in.Maintenance[addr]
+	return ok && m.Active(in.Now)
 }
 
 // NodeView is the group's aggregated view of one node.
@@ -168,6 +180,9 @@ func Decide(in Input) Decision {
 	note := func(reason string) {
 		d.Actions = append(d.Actions, Action{Kind: ActNote, Group: g.Name, Reason: reason})
 	}
+	refuse := func(reason string) {
+		d.Actions = append(d.Actions, Action{Kind: ActNote, Group: g.Name, Reason: reason, Refusal: true})
+	}
 
 	if len(fresh) < p.Required || len(fresh) == 0 {
 		note(fmt.Sprintf("only %d fresh watchdog reports, %d required: no action", len(fresh), p.Required))
@@ -214,23 +229,27 @@ func Decide(in Input) Decision {
 	}
 
 	if mv.Health == HealthODown {
+		if in.inMaintenance(master) {
+			refuse(fmt.Sprintf("master %s is down but in maintenance: no failover", master))
+			return d
+		}
 		if hr := heardBy(view, master, p); hr != "" {
-			note(fmt.Sprintf("master %s is down for the watchdogs but replica %s still hears it: unreachable, not dead; no failover", master, hr))
+			refuse(fmt.Sprintf("master %s is down for the watchdogs but replica %s still hears it: unreachable, not dead; no failover", master, hr))
 			return d
 		}
 		if until := g.LastPromotionAt.Add(p.BlockAfter); !g.LastPromotionAt.IsZero() && in.Now.Before(until) {
-			note(fmt.Sprintf("master %s is down but the last failover was at %s: blocked until %s (anti-flapping window)",
+			refuse(fmt.Sprintf("master %s is down but the last failover was at %s: blocked until %s (anti-flapping window)",
 				master, g.LastPromotionAt.UTC().Format(time.RFC3339), until.UTC().Format(time.RFC3339)))
 			return d
 		}
-		d.Actions = append(d.Actions, failover(g, view, fresh, p, master, fmt.Sprintf(
+		d.Actions = append(d.Actions, failover(g, view, fresh, p, in, master, fmt.Sprintf(
 			"master %s objectively down (%d of %d members vote down, strategy %s)", master, mv.VotesDown, p.Members, p.NodeStrategy)))
 		return d
 	}
 
 	if mv.hasObs && mv.obs.Role == RoleMaster && g.MasterRunID != "" && mv.obs.RunID != "" && mv.obs.RunID != g.MasterRunID {
 		if r, ahead := replicaAhead(view, master, mv.obs.Offset); ahead {
-			d.Actions = append(d.Actions, failover(g, view, fresh, p, master, fmt.Sprintf(
+			d.Actions = append(d.Actions, failover(g, view, fresh, p, in, master, fmt.Sprintf(
 				"master %s restarted empty (run id %s, was %s; offset %d behind replica %s): failing over instead of resyncing from it",
 				master, short(mv.obs.RunID), short(g.MasterRunID), mv.obs.Offset, r)))
 			return d
@@ -241,7 +260,7 @@ func Decide(in Input) Decision {
 		return d
 	}
 	for _, n := range view.Nodes {
-		if n.Addr == master || !n.hasObs || !upByMajority(n, len(fresh)) {
+		if n.Addr == master || !n.hasObs || !upByMajority(n, len(fresh)) || in.inMaintenance(n.Addr) {
 			continue
 		}
 		switch {
@@ -438,8 +457,8 @@ func discover(g raftstore.Group, v *GroupView) (Action, bool) {
 
 // failover ranks the replicas and names the best one, or returns a note when
 // none can be promoted.
-func failover(g raftstore.Group, v GroupView, fresh []Report, p Params, master, reason string) Action {
-	ranking := Rank(v, master, p, len(fresh))
+func failover(g raftstore.Group, v GroupView, fresh []Report, p Params, in Input, master, reason string) Action {
+	ranking := Rank(v, master, p, len(fresh), in.inMaintenance)
 	votes := map[string]string{}
 	for _, r := range fresh {
 		o, ok := r.Obs[master]
@@ -463,7 +482,7 @@ func failover(g raftstore.Group, v GroupView, fresh []Report, p Params, master, 
 		}
 	}
 	if len(ranking) == 0 || ranking[0].Skipped != "" {
-		return Action{Kind: ActNote, Group: g.Name, Reason: reason + "; no replica can be promoted", Ranking: ranking, Votes: votes}
+		return Action{Kind: ActNote, Group: g.Name, Reason: reason + "; no replica can be promoted", Ranking: ranking, Votes: votes, Refusal: true}
 	}
 	return Action{
 		Kind: ActFailover, Group: g.Name, From: master, To: ranking[0].Addr, Epoch: g.Epoch + 1,
@@ -475,7 +494,7 @@ func failover(g raftstore.Group, v GroupView, fresh []Report, p Params, master, 
 // lower replica-priority (as Redis: lower is preferred, 0 never), larger
 // offset (or lower latency first with strategy latency), lower latency,
 // address.
-func Rank(v GroupView, master string, p Params, fresh int) []raftstore.Candidate {
+func Rank(v GroupView, master string, p Params, fresh int, inMaintenance func(string) bool) []raftstore.Candidate {
 	maxLinkDown := int((p.DownAfter * 10) / time.Second)
 	var out []raftstore.Candidate
 	for _, n := range v.Nodes {
@@ -492,6 +511,8 @@ func Rank(v GroupView, master string, p Params, fresh int) []raftstore.Candidate
 			c.Skipped = "follows " + n.obs.MasterAddr + ", not " + master
 		case n.obs.Priority == 0:
 			c.Skipped = "replica-priority 0"
+		case inMaintenance != nil && inMaintenance(n.Addr):
+			c.Skipped = "in maintenance"
 		case maxLinkDown > 0 && n.obs.LinkDownSec > maxLinkDown:
 			c.Skipped = fmt.Sprintf("link to master down for %ds (> 10 × down_after)", n.obs.LinkDownSec)
 		}

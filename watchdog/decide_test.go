@@ -88,6 +88,7 @@ func TestDecide(t *testing.T) {
 		p       func(*Params)
 		g       func(*raftstore.Group)
 		trusted bool
+		maint   map[string]raftstore.NodeMaintenance
 		reports []Report
 		kinds   string // comma-separated action kinds expected, exactly
 		check   func(t *testing.T, d Decision)
@@ -317,6 +318,26 @@ func TestDecide(t *testing.T) {
 					t.Fatalf("adopted %s at epoch %d", a.Master, a.Epoch)
 				}
 			}},
+		{name: "master in maintenance is not failed over", trusted: true,
+			maint:   map[string]raftstore.NodeMaintenance{nA: {Until: t0.Add(time.Minute)}},
+			reports: three(masterDead), kinds: "note", check: func(t *testing.T, d Decision) {
+				if !d.Actions[0].Refusal || !strings.Contains(d.Actions[0].Reason, "maintenance") {
+					t.Fatalf("note %+v", d.Actions[0])
+				}
+			}},
+		{name: "expired maintenance no longer protects", trusted: true,
+			maint:   map[string]raftstore.NodeMaintenance{nA: {Until: t0.Add(-time.Second)}},
+			reports: three(masterDead), kinds: "failover"},
+		{name: "replica in maintenance is never promoted", trusted: true,
+			maint:   map[string]raftstore.NodeMaintenance{nB: {Until: t0.Add(time.Minute)}},
+			reports: three(masterDead), kinds: "failover", check: failoverTo(nC, 4)},
+		{name: "node in maintenance is not re-attached", trusted: true,
+			maint: map[string]raftstore.NodeMaintenance{nC: {Until: t0.Add(time.Minute)}},
+			reports: three(func() map[string]Obs {
+				m := healthy()
+				m[nC] = master(3)
+				return m
+			}), kinds: ""},
 		{name: "node never probed yet: wait", trusted: true,
 			reports: three(func() map[string]Obs { m := healthy(); delete(m, nC); return m }), kinds: "note"},
 	}
@@ -330,7 +351,7 @@ func TestDecide(t *testing.T) {
 			if c.g != nil {
 				c.g(&g)
 			}
-			d := Decide(Input{Now: t0, Params: p, Group: g, Trusted: c.trusted, Reports: c.reports})
+			d := Decide(Input{Now: t0, Params: p, Group: g, Trusted: c.trusted, Reports: c.reports, Maintenance: c.maint})
 			if got := kinds(d); got != c.kinds {
 				for _, a := range d.Actions {
 					t.Logf("action: %s", a)

@@ -358,18 +358,25 @@ func (s *Service) leaderLoop(ctx context.Context) {
 	}
 }
 
+// ensureGroups records the configured groups the first time a leader
+// runs; after that the groups change through the API only, and a
+// configuration that differs is pointed out in the log.
 func (s *Service) ensureGroups(ctx context.Context) error {
-	var missing []raftstore.GroupSpec
+	if !s.fsm.Seeded() {
+		var specs []raftstore.GroupSpec
+		for _, g := range s.cfg.Groups {
+			specs = append(specs, raftstore.GroupSpec{Name: g.Name, Nodes: g.Nodes})
+		}
+		return s.node.Apply(ctx, &raftstore.GroupsEnsure{Groups: specs, At: time.Now()})
+	}
 	for _, g := range s.cfg.Groups {
 		cur, ok := s.fsm.Group(g.Name)
 		if !ok || !sameNodes(cur.Nodes, g.Nodes) {
-			missing = append(missing, raftstore.GroupSpec{Name: g.Name, Nodes: g.Nodes})
+			s.log.Warn("configured group differs from the replicated state; the configuration seeds the groups once, change them through the API",
+				zap.String("group", g.Name), zap.Strings("configured-nodes", g.Nodes), zap.Strings("replicated-nodes", cur.Nodes))
 		}
 	}
-	if len(missing) == 0 {
-		return nil
-	}
-	return s.node.Apply(ctx, &raftstore.GroupsEnsure{Groups: missing, At: time.Now()})
+	return nil
 }
 
 func sameNodes(a, b []string) bool {
@@ -387,6 +394,7 @@ func sameNodes(a, b []string) bool {
 func (s *Service) reconcile(ctx context.Context, wg *sync.WaitGroup, trusted map[string]bool) {
 	params := ParamsFrom(s.cfg, s.node.Voters())
 	reports := s.snapshotReports()
+	maint := s.fsm.Maintenance()
 	now := time.Now()
 	views := map[string]GroupView{}
 	for _, g := range s.fsm.Groups() {
@@ -401,12 +409,12 @@ func (s *Service) reconcile(ctx context.Context, wg *sync.WaitGroup, trusted map
 			s.mu.Unlock()
 			continue
 		}
-		d := Decide(Input{Now: now, Params: params, Group: g, Trusted: trusted[g.Name], Reports: reports})
+		d := Decide(Input{Now: now, Params: params, Group: g, Trusted: trusted[g.Name], Reports: reports, Maintenance: maint})
 		views[g.Name] = d.View
 		noted := false
 		for _, a := range d.Actions {
 			if a.Kind == ActNote {
-				s.note(a)
+				s.note(ctx, a)
 				noted = true
 				continue
 			}
@@ -415,7 +423,7 @@ func (s *Service) reconcile(ctx context.Context, wg *sync.WaitGroup, trusted map
 			}
 		}
 		if !noted {
-			s.note(Action{Group: g.Name})
+			s.note(ctx, Action{Group: g.Name})
 		}
 	}
 	s.mu.Lock()
@@ -423,8 +431,9 @@ func (s *Service) reconcile(ctx context.Context, wg *sync.WaitGroup, trusted map
 	s.mu.Unlock()
 }
 
-// note logs a note when it differs from the last one for the group.
-func (s *Service) note(a Action) {
+// note logs a note when it differs from the last one for the group; a
+// refused failover also goes to the audit history.
+func (s *Service) note(ctx context.Context, a Action) {
 	s.mu.Lock()
 	prev := s.notes[a.Group]
 	s.notes[a.Group] = a.Reason
@@ -444,6 +453,15 @@ func (s *Service) note(a Action) {
 		return
 	}
 	s.log.Warn("no action", fs...)
+	if a.Refusal {
+		e := raftstore.Entry{Kind: raftstore.EntryRefusal, Group: a.Group, Message: a.Reason}
+		if len(a.Ranking) > 0 || len(a.Votes) > 0 {
+			e.Failover = &raftstore.Failover{Votes: a.Votes, Ranking: a.Ranking, Reason: a.Reason}
+		}
+		if err := s.node.Apply(ctx, &raftstore.Record{Entry: e, At: time.Now()}); err != nil {
+			s.log.Warn("record refusal", zap.Error(err))
+		}
+	}
 }
 
 // execute performs one action; false stops the group's remaining actions.
@@ -527,4 +545,9 @@ func (s *Service) reattach(ctx context.Context, a Action) {
 		lg.Warn("could not disconnect clients of re-attached node", zap.Error(err))
 	}
 	lg.Info("re-attached node as replica", zap.String("reason", a.Reason), zap.Int64("clients-disconnected", killed))
+	e := raftstore.Entry{Kind: raftstore.EntryReattach, Group: a.Group, Node: a.Node,
+		Message: fmt.Sprintf("%s made a replica of %s (%s); %d client connections closed", a.Node, a.Master, a.Reason, killed)}
+	if err := s.node.Apply(ctx, &raftstore.Record{Entry: e, At: time.Now()}); err != nil {
+		lg.Warn("record re-attach", zap.Error(err))
+	}
 }

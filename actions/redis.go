@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -218,4 +219,55 @@ func (r *Redis) RunID(ctx context.Context, addr string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("INFO server on %s has no run_id", addr)
+}
+
+// Offset returns addr's replication offset: master_repl_offset on a
+// master, slave_repl_offset on a replica.
+func (r *Redis) Offset(ctx context.Context, addr string) (role string, offset int64, err error) {
+	cctx, cancel := r.cmdCtx(ctx)
+	defer cancel()
+	s, err := r.client(addr).Info(cctx, "replication").Result()
+	if err != nil {
+		r.drop(addr, err)
+		return "", 0, fmt.Errorf("INFO replication on %s: %w", addr, err)
+	}
+	kv := map[string]string{}
+	for _, line := range strings.Split(s, "\n") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(line), ":"); ok {
+			kv[k] = v
+		}
+	}
+	role = kv["role"]
+	key := "master_repl_offset"
+	if role == "slave" {
+		key = "slave_repl_offset"
+	}
+	offset, err = strconv.ParseInt(kv[key], 10, 64)
+	if err != nil {
+		return role, 0, fmt.Errorf("INFO replication on %s: %s is %q", addr, key, kv[key])
+	}
+	return role, offset, nil
+}
+
+// WaitCaughtUp polls replica's offset until it reaches offset.
+func (r *Redis) WaitCaughtUp(ctx context.Context, replica string, offset int64, poll time.Duration) error {
+	var last string
+	for {
+		role, off, err := r.Offset(ctx, replica)
+		switch {
+		case err != nil:
+			last = err.Error()
+		case role != "slave":
+			last = "role " + role
+		case off >= offset:
+			return nil
+		default:
+			last = fmt.Sprintf("offset %d of %d", off, offset)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w waiting for %s to reach offset %d (last: %s)", ErrTimeout, replica, offset, last)
+		case <-time.After(poll):
+		}
+	}
 }

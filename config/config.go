@@ -61,11 +61,18 @@ type RaftConfig struct {
 	ElectionTimeout  Duration `yaml:"election_timeout"`
 	// SnapshotThreshold is how many log entries trigger a snapshot.
 	SnapshotThreshold uint64 `yaml:"snapshot_threshold"`
+	// Join: this member starts without bootstrapping and waits to be
+	// added to a running group (POST /v1/raft/peers on any member).
+	Join bool `yaml:"join"`
 }
 
 // HTTPConfig is the admin API.
 type HTTPConfig struct {
 	Listen string `yaml:"listen"`
+	// TokenFile holds the bearer token every /v1/ call must present.
+	TokenFile string `yaml:"token_file"`
+	// Insecure allows a non-loopback listen address without a token.
+	Insecure bool `yaml:"insecure"`
 }
 
 // DetectionConfig governs probing and voting.
@@ -337,8 +344,10 @@ func (c *Config) Validate() error {
 	if err != nil {
 		bad("%v", err)
 	}
-	if len(c.Raft.Bootstrap) == 0 {
-		bad("raft.bootstrap must list the initial members as id=host:port (this member included)")
+	if len(c.Raft.Bootstrap) == 0 && !c.Raft.Join {
+		bad("raft.bootstrap must list the initial members as id=host:port (this member included), or set raft.join: true to join a running group")
+	} else if c.Raft.Join && len(c.Raft.Bootstrap) > 0 {
+		bad("raft.join: a joining member must not list raft.bootstrap (it would start a group of its own)")
 	} else if err == nil {
 		ids, addrs := map[string]bool{}, map[string]bool{}
 		self := false
@@ -377,6 +386,13 @@ func (c *Config) Validate() error {
 		bad("http.listen is required")
 	} else if err := ValidateAddr(c.HTTP.Listen); err != nil {
 		bad("http.listen: %v", err)
+	} else if c.HTTP.TokenFile == "" && !c.HTTP.Insecure && !isLoopback(c.HTTP.Listen) {
+		bad("http.listen %s is not a loopback address: set http.token_file (or http.insecure: true to serve the API to anyone who can reach it)", c.HTTP.Listen)
+	}
+	if c.HTTP.TokenFile != "" {
+		if _, err := os.Stat(c.HTTP.TokenFile); err != nil {
+			bad("http.token_file: %v", err)
+		}
 	}
 
 	d := c.Detection
@@ -478,19 +494,36 @@ func (e *Error) Error() string {
 	return "invalid config:\n  - " + strings.Join(e.Problems, "\n  - ")
 }
 
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Token reads the API bearer token from http.token_file ("" when unset).
+func (c *Config) Token() (string, error) { return readSecret("http.token_file", c.HTTP.TokenFile) }
+
 // Password reads the Redis password from redis.password_file ("" when unset).
 // Surrounding white space and a trailing newline are dropped.
-func (c *Config) Password() (string, error) {
-	if c.Redis.PasswordFile == "" {
+func (c *Config) Password() (string, error) { return readSecret("redis.password_file", c.Redis.PasswordFile) }
+
+func readSecret(key, path string) (string, error) {
+	if path == "" {
 		return "", nil
 	}
-	b, err := os.ReadFile(c.Redis.PasswordFile)
+	b, err := os.ReadFile(path)
 	if err != nil {
-		return "", fmt.Errorf("redis.password_file: %w", err)
+		return "", fmt.Errorf("%s: %w", key, err)
 	}
 	p := strings.TrimSpace(string(b))
 	if p == "" {
-		return "", fmt.Errorf("redis.password_file %s is empty", c.Redis.PasswordFile)
+		return "", fmt.Errorf("%s %s is empty", key, path)
 	}
 	return p, nil
 }

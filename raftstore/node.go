@@ -107,7 +107,9 @@ func Open(cfg config.Config, fsm *FSM, lg *zap.Logger, opt Options) (*Node, erro
 		n.closeAll()
 		return nil, fmt.Errorf("read raft state: %w", err)
 	}
-	if !existing {
+	if !existing && cfg.Raft.Join {
+		lg.Info("no raft state and raft.join set: waiting to be added to a running group (POST /v1/raft/peers on any member)")
+	} else if !existing {
 		peers, err := cfg.Peers()
 		if err != nil {
 			n.closeAll()
@@ -263,3 +265,78 @@ func (n *Node) Voters() int {
 
 // Stats returns raft's own counters (term, commit index, last contact...).
 func (n *Node) Stats() map[string]string { return n.raft.Stats() }
+
+// Named errors of membership changes.
+var (
+	ErrPeerExists  = errors.New("a different member already has this id or address")
+	ErrPeerUnknown = errors.New("no member has this id")
+)
+
+// AddVoter adds a member; adding a member that is already there with the
+// same address does nothing and reports false.
+func (n *Node) AddVoter(id, addr string, timeout time.Duration) (bool, error) {
+	peers, err := n.Peers()
+	if err != nil {
+		return false, err
+	}
+	for _, p := range peers {
+		switch {
+		case p.ID == id && p.Addr == addr:
+			return false, nil
+		case p.ID == id || p.Addr == addr:
+			return false, fmt.Errorf("%w: %s at %s", ErrPeerExists, p.ID, p.Addr)
+		}
+	}
+	if err := n.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, timeout).Error(); err != nil {
+		return false, n.leaderErr(err)
+	}
+	return true, nil
+}
+
+// RemoveServer removes a member.
+func (n *Node) RemoveServer(id string, timeout time.Duration) error {
+	peers, err := n.Peers()
+	if err != nil {
+		return err
+	}
+	found := false
+	for _, p := range peers {
+		found = found || p.ID == id
+	}
+	if !found {
+		return fmt.Errorf("%w: %q", ErrPeerUnknown, id)
+	}
+	return n.leaderErr(n.raft.RemoveServer(raft.ServerID(id), 0, timeout).Error())
+}
+
+// TransferLeadership hands leadership to id, or to the most up-to-date
+// follower when id is empty.
+func (n *Node) TransferLeadership(id string) error {
+	if id == "" {
+		return n.leaderErr(n.raft.LeadershipTransfer().Error())
+	}
+	peers, err := n.Peers()
+	if err != nil {
+		return err
+	}
+	for _, p := range peers {
+		if p.ID == id {
+			return n.leaderErr(n.raft.LeadershipTransferToServer(raft.ServerID(p.ID), raft.ServerAddress(p.Addr)).Error())
+		}
+	}
+	return fmt.Errorf("%w: %q", ErrPeerUnknown, id)
+}
+
+func (n *Node) leaderErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+		return fmt.Errorf("%w: %v", ErrNotLeader, err)
+	}
+	return err
+}
+
+// LastContact is when this member last heard from the leader (zero on the
+// leader itself).
+func (n *Node) LastContact() time.Time { return n.raft.LastContact() }

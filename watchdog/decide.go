@@ -56,6 +56,11 @@ type Action struct {
 	// Quiet marks a note about a passing state (waiting for fresh views),
 	// logged at debug level only.
 	Quiet bool
+	// FailoverKind, By and Force describe a failover an operator asked
+	// for (Decide leaves them empty: a failover of a dead master).
+	FailoverKind string
+	By           string
+	Force        bool
 	// Refusal marks a note that declines a failover the votes called for
 	// (anti-flapping, maintenance, no candidate, master still heard): it
 	// goes to the audit history.

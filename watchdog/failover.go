@@ -3,6 +3,7 @@ package watchdog
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"go.uber.org/zap"
@@ -10,12 +11,81 @@ import (
 	"warden/raftstore"
 )
 
-// runFailover carries out (or, for ActResume, rolls forward) the failover
-// named by a. Every step is idempotent; the outcome is recorded in Raft.
-// A loss of leadership stops it without recording an end: the next leader
-// rolls it forward from what it observes.
+// startFailover records a failover's begin and runs it in the background
+// under the leader's context. The group must not be busy already.
+func (s *Service) startFailover(lead *leadership, a Action) (*raftstore.Failover, error) {
+	s.mu.Lock()
+	if s.lead != lead {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("%w: leadership ended", ErrNoLeader)
+	}
+	if s.busy[a.Group] {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("%w: a failover of %s is already being carried out", ErrConflict, a.Group)
+	}
+	s.busy[a.Group] = true
+	// Added under s.mu while s.lead is this leadership: the leader loop
+	// clears s.lead under s.mu before it waits on the group.
+	lead.wg.Add(1)
+	s.mu.Unlock()
+	release := func() {
+		s.mu.Lock()
+		delete(s.busy, a.Group)
+		s.mu.Unlock()
+		s.poke()
+		lead.wg.Done()
+	}
+	if a.Kind == ActFailover {
+		if err := s.beginFailover(lead.ctx, a); err != nil {
+			release()
+			return nil, err
+		}
+	}
+	g, _ := s.fsm.Group(a.Group)
+	go func() {
+		defer release()
+		s.runFailover(lead.ctx, a)
+	}()
+	return g.Failover, nil
+}
+
+func (s *Service) beginFailover(ctx context.Context, a Action) error {
+	if err := s.node.VerifyLeader(); err != nil {
+		return err
+	}
+	kind := a.FailoverKind
+	if kind == "" {
+		kind = raftstore.KindFailover
+	}
+	fo := raftstore.Failover{
+		Kind: kind, RequestedBy: a.By, Force: a.Force,
+		Epoch: a.Epoch, From: a.From, To: a.To, Reason: a.Reason, Votes: a.Votes,
+		Ranking: a.Ranking, Fence: a.Fence, Leader: s.cfg.ID,
+	}
+	if err := s.node.Apply(ctx, &raftstore.FailoverBegin{Group: a.Group, Failover: fo, At: time.Now()}); err != nil {
+		return err
+	}
+	s.log.Warn(kind+" started", zap.String("group", a.Group), zap.Uint64("epoch", a.Epoch),
+		zap.String("from", a.From), zap.String("to", a.To), zap.String("reason", a.Reason),
+		zap.Any("votes", a.Votes), zap.Any("ranking", a.Ranking))
+	return nil
+}
+
+// runFailover carries out the failover recorded for a.Group (just begun,
+// or found unfinished by a new leader). Every step is idempotent; the
+// outcome is recorded in Raft. A loss of leadership stops it without
+// recording an end: the next leader rolls it forward from what it observes.
 func (s *Service) runFailover(ctx context.Context, a Action) {
-	lg := s.log.With(zap.String("group", a.Group), zap.Uint64("epoch", a.Epoch))
+	g, ok := s.fsm.Group(a.Group)
+	if !ok || g.Failover == nil || g.Failover.Epoch != a.Epoch {
+		s.log.Error("failover record vanished before execution", zap.String("group", a.Group), zap.Uint64("epoch", a.Epoch))
+		return
+	}
+	fo := g.Failover
+	lg := s.log.With(zap.String("group", a.Group), zap.Uint64("epoch", a.Epoch), zap.String("kind", fo.Kind))
+	if a.Kind == ActResume {
+		lg.Warn("rolling forward an unfinished failover", zap.String("from", fo.From), zap.String("to", fo.To), zap.String("stage", fo.Stage))
+	}
 	start := time.Now()
 	var steps []raftstore.Step
 	step := func(name, node string, fn func() error) error {
@@ -30,7 +100,7 @@ func (s *Service) runFailover(ctx context.Context, a Action) {
 	}
 	leaderOK := func(what string) bool {
 		if err := s.node.VerifyLeader(); err != nil {
-			lg.Warn("stopping failover: leadership not verified", zap.String("before", what), zap.Error(err))
+			lg.Warn("stopping: leadership not verified", zap.String("before", what), zap.Error(err))
 			return false
 		}
 		return true
@@ -42,45 +112,62 @@ func (s *Service) runFailover(ctx context.Context, a Action) {
 		}
 		err := s.node.Apply(ctx, &raftstore.FailoverEnd{Group: a.Group, Epoch: a.Epoch, OK: ok, Error: msg, Steps: steps, At: time.Now()})
 		if err != nil {
-			lg.Error("record failover end", zap.Error(err))
+			lg.Error("record the end", zap.Error(err))
 			return
 		}
+		took := time.Since(fo.BeganAt)
+		if fo.BeganAt.IsZero() || took < 0 {
+			took = time.Since(start)
+		}
+		s.metrics.observeFailover(a.Group, fo.Kind, ok, took)
 		if ok {
-			lg.Info("failover completed", zap.Duration("took", time.Since(start)))
+			lg.Info(fo.Kind+" completed", zap.Duration("took", took))
 		} else {
-			lg.Error("failover failed", zap.String("error", msg), zap.Duration("took", time.Since(start)))
+			lg.Error(fo.Kind+" failed", zap.String("error", msg), zap.Duration("took", took))
 		}
 	}
-
-	if a.Kind == ActFailover {
-		if !leaderOK("recording the failover") {
-			return
-		}
-		fo := raftstore.Failover{
-			Epoch: a.Epoch, From: a.From, To: a.To, Reason: a.Reason, Votes: a.Votes,
-			Ranking: a.Ranking, Fence: a.Fence, Leader: s.cfg.ID,
-		}
-		if err := s.node.Apply(ctx, &raftstore.FailoverBegin{Group: a.Group, Failover: fo, At: time.Now()}); err != nil {
-			lg.Error("record failover begin", zap.Error(err))
-			return
-		}
-		lg.Warn("failover started", zap.String("from", a.From), zap.String("to", a.To),
-			zap.String("reason", a.Reason), zap.Any("votes", a.Votes), zap.Any("ranking", a.Ranking))
-	} else {
-		lg.Warn("rolling forward an unfinished failover", zap.String("from", a.From), zap.String("to", a.To))
-	}
-	g, ok := s.fsm.Group(a.Group)
-	if !ok || g.Failover == nil || g.Failover.Epoch != a.Epoch {
-		lg.Error("failover record vanished before execution")
-		return
-	}
-	fo := g.Failover
 	timeout := s.cfg.Failover.Timeout.D()
 	poll := 10 * time.Millisecond
+	within := func(f func(context.Context) error) error {
+		wctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		return f(wctx)
+	}
 
 	paused := false
+	unpause := func() {
+		if paused {
+			_ = s.act.Unpause(ctx, fo.From)
+			paused = false
+		}
+	}
 	if fo.Stage == raftstore.StageBegun {
-		if fo.Fence {
+		switch {
+		case fo.Kind == raftstore.KindSwitchover:
+			// Planned: no acknowledged write may be lost. Writes on the
+			// master stop, the target catches up to the master's last
+			// offset, and only then is it promoted.
+			if !leaderOK("pausing writes on the master") {
+				return
+			}
+			if err := step("pause-writes", fo.From, func() error { return s.act.PauseWrites(ctx, fo.From, timeout+5*time.Second) }); err != nil {
+				end(false, err)
+				return
+			}
+			paused = true
+			err := step("catch-up", fo.To, func() error {
+				_, off, err := s.act.Offset(ctx, fo.From)
+				if err != nil {
+					return err
+				}
+				return within(func(c context.Context) error { return s.act.WaitCaughtUp(c, fo.To, off, poll) })
+			})
+			if err != nil && !fo.Force {
+				unpause()
+				end(false, fmt.Errorf("target did not catch up with the master, nothing changed: %w", err))
+				return
+			}
+		case fo.Fence:
 			if !leaderOK("fencing the old master") {
 				return
 			}
@@ -97,27 +184,40 @@ func (s *Service) runFailover(ctx context.Context, a Action) {
 			if err := s.act.Promote(ctx, fo.To); err != nil {
 				return err
 			}
-			wctx, cancel := context.WithTimeout(ctx, timeout)
-			defer cancel()
-			return s.act.WaitMaster(wctx, fo.To, poll)
+			return within(func(c context.Context) error { return s.act.WaitMaster(c, fo.To, poll) })
 		})
 		if err != nil {
 			if errors.Is(ctx.Err(), context.Canceled) {
 				return
 			}
-			if paused {
-				_ = s.act.Unpause(ctx, fo.From)
-			}
+			unpause()
 			end(false, err)
 			return
 		}
 		runID, _ := s.act.RunID(ctx, fo.To)
 		if err := s.node.Apply(ctx, &raftstore.FailoverPromoted{Group: a.Group, Epoch: a.Epoch, RunID: runID, Steps: steps, At: time.Now()}); err != nil {
-			lg.Error("record promotion", zap.Error(err))
+			lg.Error("record the promotion", zap.Error(err))
 			return
 		}
 		steps = nil
 		lg.Warn("new master promoted", zap.String("master", fo.To), zap.Duration("since-start", time.Since(start)))
+	}
+
+	// The old master first: the shorter it can take writes next to the new
+	// one, the better.
+	if !leaderOK("demoting the old master") {
+		return
+	}
+	demoteCtx, cancel := context.WithTimeout(ctx, time.Second)
+	err := step("demote", fo.From, func() error { return s.act.ReplicaOf(demoteCtx, fo.From, fo.To) })
+	cancel()
+	if err == nil {
+		if _, kerr := s.act.KillNormalClients(ctx, fo.From); kerr != nil {
+			lg.Warn("could not disconnect the old master's clients", zap.Error(kerr))
+		}
+		unpause()
+	} else {
+		lg.Info("old master not reachable; it will be re-attached when it answers", zap.String("redis-addr", fo.From))
 	}
 
 	var others []string
@@ -142,31 +242,89 @@ func (s *Service) runFailover(ctx context.Context, a Action) {
 		}
 		for _, n := range started {
 			err := step("sync", n, func() error {
-				wctx, cancel := context.WithTimeout(ctx, timeout)
-				defer cancel()
-				return s.act.WaitFollowing(wctx, n, fo.To, poll)
+				return within(func(c context.Context) error { return s.act.WaitFollowing(c, n, fo.To, poll) })
 			})
 			if err != nil {
 				lg.Warn("replica did not finish syncing in time", zap.String("redis-addr", n), zap.Error(err))
 			}
 		}
 	}
+	end(true, nil)
+}
 
-	if !leaderOK("demoting the old master") {
-		return
+// requestFailover starts the failover an operator asked for: a planned
+// switchover when the master is healthy, a failover when it is down.
+func (s *Service) requestFailover(group, to string, force bool, by string) (*raftstore.Failover, error) {
+	s.mu.Lock()
+	lead := s.lead
+	view, hasView := s.views[group]
+	viewAt := s.viewAt
+	s.mu.Unlock()
+	if !s.node.IsLeader() || lead == nil {
+		return nil, fmt.Errorf("%w: this member's leader loop is not running", ErrNoLeader)
 	}
-	oldCtx, cancel := context.WithTimeout(ctx, time.Second)
-	err := step("demote", fo.From, func() error { return s.act.ReplicaOf(oldCtx, fo.From, fo.To) })
-	cancel()
-	if err == nil {
-		if _, kerr := s.act.KillNormalClients(ctx, fo.From); kerr != nil {
-			lg.Warn("could not disconnect the old master's clients", zap.Error(kerr))
+	g, ok := s.fsm.Group(group)
+	if !ok {
+		return nil, fmt.Errorf("%w: group %q", ErrNotFound, group)
+	}
+	if g.Failover != nil {
+		return nil, fmt.Errorf("%w: failover %s (%s -> %s) is running", ErrConflict, g.Failover.ID, g.Failover.From, g.Failover.To)
+	}
+	if g.Master == "" || g.Status != raftstore.StatusOK {
+		return nil, fmt.Errorf("%w: group %s has no confirmed master (status %s: %s)", ErrConflict, group, g.Status, g.Reason)
+	}
+	params := ParamsFrom(s.cfg, s.node.Voters())
+	if !hasView || time.Since(viewAt) > params.FreshnessInterval {
+		return nil, fmt.Errorf("%w: the leader has no fresh reports for %s", ErrNoQuorum, group)
+	}
+	mv := view.node(g.Master)
+	if mv == nil {
+		return nil, fmt.Errorf("%w: master %s is not in the group's view", ErrConflict, g.Master)
+	}
+	fresh := len(view.Reporters)
+	if fresh < params.Required {
+		return nil, fmt.Errorf("%w: %d fresh reports, %d required", ErrNoQuorum, fresh, params.Required)
+	}
+	var kind, reason string
+	switch {
+	case mv.Health == HealthODown:
+		kind, reason = raftstore.KindFailover, fmt.Sprintf("requested by %s; master %s is objectively down", by, g.Master)
+	case mv.hasObs && mv.obs.Role == RoleMaster && upByMajority(*mv, fresh):
+		kind, reason = raftstore.KindSwitchover, fmt.Sprintf("requested by %s; master %s is healthy: planned switchover", by, g.Master)
+	case force:
+		kind, reason = raftstore.KindFailover, fmt.Sprintf("requested by %s with force; master %s is %s", by, g.Master, mv.Health)
+	default:
+		return nil, fmt.Errorf("%w: master %s is %s, neither healthy nor objectively down: retry, or force", ErrConflict, g.Master, mv.Health)
+	}
+	now := time.Now()
+	maint := s.fsm.Maintenance()
+	inMaint := func(a string) bool { m, ok := maint[a]; return ok && m.Active(now) }
+	ranking := Rank(view, g.Master, params, fresh, inMaint)
+	var target *raftstore.Candidate
+	if to != "" {
+		if to == g.Master {
+			return nil, fmt.Errorf("%w: %s is already the master", ErrBadRequest, to)
 		}
-		if paused {
-			_ = s.act.Unpause(ctx, fo.From)
+		for i := range ranking {
+			if ranking[i].Addr == to {
+				target = &ranking[i]
+			}
+		}
+		if target == nil {
+			return nil, fmt.Errorf("%w: %s is not a node of group %s", ErrBadRequest, to, group)
+		}
+		if target.Skipped != "" && (!force || inMaint(to)) {
+			return nil, fmt.Errorf("%w: %s cannot be promoted: %s", ErrConflict, to, target.Skipped)
 		}
 	} else {
-		lg.Info("old master not reachable; it will be re-attached when it answers", zap.String("redis-addr", fo.From))
+		if len(ranking) == 0 || ranking[0].Skipped != "" {
+			return nil, fmt.Errorf("%w: no replica of %s can be promoted", ErrConflict, g.Master)
+		}
+		target = &ranking[0]
 	}
-	end(true, nil)
+	return s.startFailover(lead, Action{
+		Kind: ActFailover, Group: group, From: g.Master, To: target.Addr, Epoch: g.Epoch + 1,
+		Reason: reason, Fence: kind == raftstore.KindFailover && mv.VotesUp > 0, Ranking: ranking,
+		FailoverKind: kind, By: by, Force: force,
+	})
 }

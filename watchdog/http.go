@@ -1,22 +1,41 @@
 package watchdog
 
 import (
+	"bytes"
+	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
+	"go.uber.org/zap"
+
+	"warden/config"
 	"warden/raftstore"
 )
 
-// Errors the API maps to status codes (in one place: statusOf).
+// Errors the API maps to status codes, in one place: statusOf.
 var (
-	ErrNotFound   = errors.New("not found")
-	ErrBadRequest = errors.New("bad request")
-	ErrNoLeader   = errors.New("no raft leader")
+	ErrNotFound     = errors.New("not found")
+	ErrBadRequest   = errors.New("bad request")
+	ErrConflict     = errors.New("conflict")
+	ErrUnauthorized = errors.New("unauthorized")
+	ErrTooLarge     = errors.New("request body too large")
+	ErrNoLeader     = errors.New("no raft leader")
+	ErrNoQuorum     = errors.New("no fresh view of the group")
 )
+
+// MaxBody caps every request body.
+const MaxBody = 1 << 20
+
+// ForwardedHeader marks a call a follower passed on to the leader.
+const ForwardedHeader = "X-Warden-Forwarded-By"
 
 // APIError is the error body of every failed call.
 type APIError struct {
@@ -26,34 +45,58 @@ type APIError struct {
 
 func statusOf(err error) (int, string) {
 	switch {
-	case errors.Is(err, ErrNotFound), errors.Is(err, raftstore.ErrUnknownGroup):
+	case errors.Is(err, ErrNotFound), errors.Is(err, raftstore.ErrUnknownGroup), errors.Is(err, raftstore.ErrPeerUnknown):
 		return http.StatusNotFound, "not_found"
-	case errors.Is(err, ErrBadRequest):
+	case errors.Is(err, ErrTooLarge):
+		return http.StatusRequestEntityTooLarge, "too_large"
+	case errors.Is(err, ErrBadRequest), errors.Is(err, raftstore.ErrInvalid):
 		return http.StatusBadRequest, "bad_request"
-	case errors.Is(err, raftstore.ErrFailoverRunning):
+	case errors.Is(err, ErrUnauthorized):
+		return http.StatusUnauthorized, "unauthorized"
+	case errors.Is(err, ErrConflict), errors.Is(err, raftstore.ErrFailoverRunning), errors.Is(err, raftstore.ErrGroupExists),
+		errors.Is(err, raftstore.ErrNodeInUse), errors.Is(err, raftstore.ErrPeerExists), errors.Is(err, raftstore.ErrStaleEpoch):
 		return http.StatusConflict, "conflict"
-	case errors.Is(err, ErrNoLeader), errors.Is(err, raftstore.ErrNotLeader):
-		return http.StatusServiceUnavailable, "no_leader"
+	case errors.Is(err, ErrNoLeader), errors.Is(err, raftstore.ErrNotLeader), errors.Is(err, ErrNoQuorum):
+		return http.StatusServiceUnavailable, "unavailable"
 	default:
 		return http.StatusInternalServerError, "internal"
 	}
 }
 
+// result lets a handler choose its success status.
+type result struct {
+	status int
+	body   any
+}
+
 type handlerFunc func(r *http.Request) (any, error)
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	code, name := statusOf(err)
+	writeJSON(w, code, map[string]APIError{"error": {Code: name, Message: err.Error()}})
+}
 
 func (s *Service) wrap(h handlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		v, err := h(r)
-		w.Header().Set("Content-Type", "application/json")
 		if err != nil {
-			code, name := statusOf(err)
-			w.WriteHeader(code)
-			_ = json.NewEncoder(w).Encode(map[string]APIError{"error": {Code: name, Message: err.Error()}})
+			writeError(w, err)
 			return
 		}
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(v)
+		if res, ok := v.(result); ok {
+			writeJSON(w, res.status, res.body)
+			return
+		}
+		writeJSON(w, http.StatusOK, v)
 	}
 }
 
@@ -61,26 +104,190 @@ func (s *Service) wrap(h handlerFunc) http.HandlerFunc {
 type route struct {
 	method, path string
 	h            handlerFunc
+	// write: the leader executes it; a follower forwards it.
+	write bool
+	// open: no token needed.
+	open bool
 }
 
+// routes is the whole API: every route and its method, in one table.
 func (s *Service) routes() []route {
 	return []route{
-		{"GET", "/v1/status", s.getStatus},
-		{"GET", "/v1/groups", s.getGroups},
-		{"GET", "/v1/groups/{name}", s.getGroup},
-		{"GET", "/healthz", func(*http.Request) (any, error) { return map[string]string{"status": "ok"}, nil }},
+		{method: "GET", path: "/v1/status", h: s.getStatus},
+		{method: "GET", path: "/v1/groups", h: s.getGroups},
+		{method: "POST", path: "/v1/groups", h: s.postGroup, write: true},
+		{method: "GET", path: "/v1/groups/{name}", h: s.getGroup},
+		{method: "DELETE", path: "/v1/groups/{name}", h: s.deleteGroup, write: true},
+		{method: "POST", path: "/v1/groups/{name}/failover", h: s.postFailover, write: true},
+		{method: "POST", path: "/v1/groups/{name}/ack", h: s.postAck, write: true},
+		{method: "POST", path: "/v1/nodes/{addr}/maintenance", h: s.postMaintenance, write: true},
+		{method: "GET", path: "/v1/maintenance", h: s.getMaintenance},
+		{method: "GET", path: "/v1/history", h: s.getHistory},
+		{method: "GET", path: "/v1/raft/peers", h: s.getPeers},
+		{method: "POST", path: "/v1/raft/peers", h: s.postPeer, write: true},
+		{method: "DELETE", path: "/v1/raft/peers/{id}", h: s.deletePeer, write: true},
+		{method: "POST", path: "/v1/raft/transfer-leadership", h: s.postTransfer, write: true},
+		{method: "GET", path: "/healthz", h: s.getHealthz, open: true},
+		{method: "GET", path: "/readyz", h: s.getReadyz, open: true},
 	}
 }
 
-func (s *Service) apiHandler() http.Handler {
+// apiHandler serves the admin API. forwarded is true on the peer listener,
+// where followers pass calls on to the leader.
+func (s *Service) apiHandler(forwarded bool) http.Handler {
 	mux := http.NewServeMux()
 	for _, rt := range s.routes() {
-		mux.Handle(rt.method+" "+rt.path, s.wrap(rt.h))
+		h := s.wrap(rt.h)
+		var next http.Handler = h
+		if rt.write || isConsistentRead(rt) {
+			next = s.forward(rt, h, forwarded)
+		}
+		if !rt.open {
+			next = s.authenticate(next)
+		}
+		mux.Handle(rt.method+" "+rt.path, limitBody(next))
 	}
+	mux.Handle("GET /metrics", s.authenticate(s.metrics.Handler()))
 	mux.Handle("/", s.wrap(func(r *http.Request) (any, error) {
 		return nil, fmt.Errorf("%w: no route %s %s", ErrNotFound, r.Method, r.URL.Path)
 	}))
 	return mux
+}
+
+func isConsistentRead(rt route) bool { return rt.method == "GET" && !rt.open }
+
+func limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > MaxBody {
+			writeError(w, fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, r.ContentLength, MaxBody))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// authenticate checks the bearer token (constant-time) when one is set.
+func (s *Service) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.token != "" {
+			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="warden"`)
+				writeError(w, fmt.Errorf("%w: a valid bearer token is required", ErrUnauthorized))
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// forward runs a write on the leader: here when this member leads, else
+// passed on over the peer connection. A read with ?consistent=1 is served
+// by the leader too. A call that was already forwarded is never forwarded
+// again.
+func (s *Service) forward(rt route, local http.Handler, forwarded bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !rt.write && r.URL.Query().Get("consistent") != "1" {
+			local.ServeHTTP(w, r)
+			return
+		}
+		if s.node.IsLeader() {
+			if !rt.write {
+				if err := s.node.VerifyLeader(); err != nil {
+					writeError(w, err)
+					return
+				}
+			}
+			local.ServeHTTP(w, r)
+			return
+		}
+		if forwarded || r.Header.Get(ForwardedHeader) != "" {
+			writeError(w, fmt.Errorf("%w: this member is not the leader", ErrNoLeader))
+			return
+		}
+		addr, id := s.node.Leader()
+		if addr == "" {
+			writeError(w, fmt.Errorf("%w: no leader is known to %s", ErrNoLeader, s.cfg.ID))
+			return
+		}
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				writeError(w, fmt.Errorf("%w: at most %d bytes", ErrTooLarge, MaxBody))
+				return
+			}
+			writeError(w, fmt.Errorf("%w: read body: %v", ErrBadRequest, err))
+			return
+		}
+		req, err := http.NewRequestWithContext(r.Context(), r.Method, "http://"+addr+r.URL.RequestURI(), bytes.NewReader(body))
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		req.Header = r.Header.Clone()
+		req.Header.Set(ForwardedHeader, s.cfg.ID)
+		resp, err := s.peerLong.Do(req)
+		if err != nil {
+			writeError(w, fmt.Errorf("%w: forward to leader %s: %v", ErrNoLeader, id, err))
+			return
+		}
+		defer resp.Body.Close()
+		for k, vs := range resp.Header {
+			for _, v := range vs {
+				w.Header().Add(k, v)
+			}
+		}
+		w.Header().Set("X-Warden-Served-By", id)
+		w.WriteHeader(resp.StatusCode)
+		_, _ = io.Copy(w, resp.Body)
+	})
+}
+
+// decode reads a JSON body strictly: one value, no unknown fields.
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(err, &mbe):
+			return fmt.Errorf("%w: at most %d bytes", ErrTooLarge, MaxBody)
+		case errors.Is(err, io.EOF):
+			return fmt.Errorf("%w: empty body, want a JSON object", ErrBadRequest)
+		default:
+			return fmt.Errorf("%w: body: %v", ErrBadRequest, err)
+		}
+	}
+	if dec.More() {
+		return fmt.Errorf("%w: body holds more than one JSON value", ErrBadRequest)
+	}
+	return nil
+}
+
+// decodeOptional is decode for bodies that may be empty.
+func decodeOptional(r *http.Request, v any) error {
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return fmt.Errorf("%w: at most %d bytes", ErrTooLarge, MaxBody)
+		}
+		return fmt.Errorf("%w: read body: %v", ErrBadRequest, err)
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil
+	}
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	return decode(r, v)
+}
+
+func caller(r *http.Request) string {
+	if by := r.Header.Get(ForwardedHeader); by != "" {
+		return "api via " + by
+	}
+	return "api"
 }
 
 // Status is GET /v1/status.
@@ -105,17 +312,30 @@ func (s *Service) getStatus(*http.Request) (any, error) {
 	}, nil
 }
 
+func (s *Service) getHealthz(*http.Request) (any, error) {
+	return map[string]string{"status": "ok", "id": s.cfg.ID}, nil
+}
+
+func (s *Service) getReadyz(*http.Request) (any, error) {
+	addr, id := s.node.Leader()
+	if addr == "" {
+		return nil, fmt.Errorf("%w: %s knows no leader", ErrNoLeader, s.cfg.ID)
+	}
+	return map[string]string{"status": "ready", "id": s.cfg.ID, "leader_id": id}, nil
+}
+
 // NodeStatus is one node in GET /v1/groups/{name}.
 type NodeStatus struct {
-	Addr       string  `json:"addr"`
-	Role       string  `json:"role"`
-	Health     string  `json:"health"`
-	VotesDown  int     `json:"votes_down"`
-	VotesUp    int     `json:"votes_up"`
-	Offset     int64   `json:"offset"`
-	LatencyMs  float64 `json:"latency_ms"`
-	MasterAddr string  `json:"master_addr,omitempty"`
-	LinkUp     bool    `json:"link_up"`
+	Addr        string     `json:"addr"`
+	Role        string     `json:"role"`
+	Health      string     `json:"health"`
+	VotesDown   int        `json:"votes_down"`
+	VotesUp     int        `json:"votes_up"`
+	Offset      int64      `json:"offset"`
+	LatencyMs   float64    `json:"latency_ms"`
+	MasterAddr  string     `json:"master_addr,omitempty"`
+	LinkUp      bool       `json:"link_up"`
+	Maintenance *time.Time `json:"maintenance_until,omitempty"`
 }
 
 // GroupStatus is GET /v1/groups/{name}.
@@ -138,6 +358,8 @@ func (s *Service) groupStatus(g raftstore.Group) GroupStatus {
 	v, hasView := s.views[g.Name]
 	age := time.Since(s.viewAt)
 	s.mu.Unlock()
+	now := time.Now()
+	maint := s.fsm.Maintenance()
 	stale := !hasView || age > 3*s.cfg.Detection.ProbeInterval.D()
 	gs := GroupStatus{
 		Name: g.Name, Master: g.Master, Epoch: g.Epoch, Status: g.Status, Reason: g.Reason,
@@ -148,7 +370,7 @@ func (s *Service) groupStatus(g raftstore.Group) GroupStatus {
 		gs.Status = "failing_over"
 	}
 	if !g.LastPromotionAt.IsZero() {
-		if until := g.LastPromotionAt.Add(s.cfg.Failover.BlockAfter.D()); time.Now().Before(until) {
+		if until := g.LastPromotionAt.Add(s.cfg.Failover.BlockAfter.D()); now.Before(until) {
 			gs.BlockedUntil = &until
 		}
 	}
@@ -176,6 +398,10 @@ func (s *Service) groupStatus(g raftstore.Group) GroupStatus {
 				}
 			}
 		}
+		if m, ok := maint[addr]; ok && m.Active(now) {
+			until := m.Until
+			ns.Maintenance = &until
+		}
 		gs.Nodes = append(gs.Nodes, ns)
 	}
 	return gs
@@ -199,7 +425,279 @@ func (s *Service) getGroup(r *http.Request) (any, error) {
 	return s.groupStatus(g), nil
 }
 
-// peerHandler serves the watchdogs' own traffic on the Raft port.
+// GroupRequest is the body of POST /v1/groups.
+type GroupRequest struct {
+	Name  string   `json:"name"`
+	Nodes []string `json:"nodes"`
+}
+
+// Validate names what is wrong with the request.
+func (q GroupRequest) Validate() error {
+	if !config.ValidName(q.Name) {
+		return fmt.Errorf("%w: name %q may hold only letters, digits, _ . - (at most 64)", ErrBadRequest, q.Name)
+	}
+	if len(q.Nodes) < 2 {
+		return fmt.Errorf("%w: nodes must list at least two nodes (a master and a replica)", ErrBadRequest)
+	}
+	seen := map[string]bool{}
+	for i, n := range q.Nodes {
+		if err := config.ValidateAddr(n); err != nil {
+			return fmt.Errorf("%w: nodes[%d]: %v", ErrBadRequest, i, err)
+		}
+		if seen[n] {
+			return fmt.Errorf("%w: nodes[%d]: %s is listed twice", ErrBadRequest, i, n)
+		}
+		seen[n] = true
+	}
+	return nil
+}
+
+func (s *Service) postGroup(r *http.Request) (any, error) {
+	var q GroupRequest
+	if err := decode(r, &q); err != nil {
+		return nil, err
+	}
+	if err := q.Validate(); err != nil {
+		return nil, err
+	}
+	if err := s.node.Apply(r.Context(), &raftstore.GroupAdd{Group: raftstore.GroupSpec{Name: q.Name, Nodes: q.Nodes}, By: caller(r), At: time.Now()}); err != nil {
+		return nil, err
+	}
+	g, _ := s.fsm.Group(q.Name)
+	return result{status: http.StatusCreated, body: s.groupStatus(g)}, nil
+}
+
+func (s *Service) deleteGroup(r *http.Request) (any, error) {
+	name := r.PathValue("name")
+	if err := s.node.Apply(r.Context(), &raftstore.GroupRemove{Group: name, By: caller(r), At: time.Now()}); err != nil {
+		return nil, err
+	}
+	return map[string]string{"removed": name}, nil
+}
+
+func (s *Service) postAck(r *http.Request) (any, error) {
+	name := r.PathValue("name")
+	if err := s.node.Apply(r.Context(), &raftstore.Ack{Group: name, By: caller(r), At: time.Now()}); err != nil {
+		return nil, err
+	}
+	g, _ := s.fsm.Group(name)
+	return s.groupStatus(g), nil
+}
+
+// MaintenanceRequest is the body of POST /v1/nodes/{addr}/maintenance.
+type MaintenanceRequest struct {
+	On     *bool  `json:"on"`
+	Reason string `json:"reason"`
+	Until  string `json:"until"`
+}
+
+// DefaultMaintenance is how long a window lasts when no until is given.
+const DefaultMaintenance = time.Hour
+
+func (s *Service) postMaintenance(r *http.Request) (any, error) {
+	addr := r.PathValue("addr")
+	if err := config.ValidateAddr(addr); err != nil {
+		return nil, fmt.Errorf("%w: node address: %v", ErrBadRequest, err)
+	}
+	var q MaintenanceRequest
+	if err := decode(r, &q); err != nil {
+		return nil, err
+	}
+	if q.On == nil {
+		return nil, fmt.Errorf("%w: on is required (true or false)", ErrBadRequest)
+	}
+	if len(q.Reason) > 1024 {
+		return nil, fmt.Errorf("%w: reason is longer than 1024 characters", ErrBadRequest)
+	}
+	owner := ""
+	for _, g := range s.fsm.Groups() {
+		for _, n := range g.Nodes {
+			if n == addr {
+				owner = g.Name
+			}
+		}
+	}
+	if owner == "" {
+		return nil, fmt.Errorf("%w: %s is not a node of any group", ErrNotFound, addr)
+	}
+	now := time.Now()
+	c := &raftstore.Maintenance{Node: addr, On: *q.On, Reason: q.Reason, By: caller(r), At: now}
+	if *q.On {
+		c.Until = now.Add(DefaultMaintenance)
+		if q.Until != "" {
+			u, err := time.Parse(time.RFC3339, q.Until)
+			if err != nil {
+				return nil, fmt.Errorf("%w: until %q is not an RFC3339 time (e.g. 2026-01-02T15:04:05Z)", ErrBadRequest, q.Until)
+			}
+			if !u.After(now) {
+				return nil, fmt.Errorf("%w: until %s is not in the future", ErrBadRequest, q.Until)
+			}
+			c.Until = u
+		}
+	} else if q.Until != "" {
+		return nil, fmt.Errorf("%w: until goes with on: true", ErrBadRequest)
+	}
+	if err := s.node.Apply(r.Context(), c); err != nil {
+		return nil, err
+	}
+	out := map[string]any{"node": addr, "group": owner, "on": *q.On}
+	if *q.On {
+		out["until"] = c.Until
+		out["reason"] = q.Reason
+	}
+	return out, nil
+}
+
+func (s *Service) getMaintenance(*http.Request) (any, error) {
+	now := time.Now()
+	out := map[string]raftstore.NodeMaintenance{}
+	for n, m := range s.fsm.Maintenance() {
+		if m.Active(now) {
+			out[n] = m
+		}
+	}
+	return map[string]any{"maintenance": out}, nil
+}
+
+func (s *Service) getHistory(r *http.Request) (any, error) {
+	q := r.URL.Query()
+	limit := 100
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > raftstore.HistoryLimit {
+			return nil, fmt.Errorf("%w: limit %q must be a number from 1 to %d", ErrBadRequest, l, raftstore.HistoryLimit)
+		}
+		limit = n
+	}
+	group := q.Get("group")
+	if group != "" && !config.ValidName(group) {
+		return nil, fmt.Errorf("%w: group %q is not a valid name", ErrBadRequest, group)
+	}
+	entries := s.fsm.History(group, limit)
+	if entries == nil {
+		entries = []raftstore.Entry{}
+	}
+	return map[string]any{"history": entries}, nil
+}
+
+func (s *Service) getPeers(*http.Request) (any, error) {
+	peers, err := s.node.Peers()
+	if err != nil {
+		return nil, err
+	}
+	_, leader := s.node.Leader()
+	return map[string]any{"peers": peers, "leader_id": leader}, nil
+}
+
+// PeerRequest is the body of POST /v1/raft/peers.
+type PeerRequest struct {
+	ID   string `json:"id"`
+	Addr string `json:"addr"`
+}
+
+func (s *Service) postPeer(r *http.Request) (any, error) {
+	var q PeerRequest
+	if err := decode(r, &q); err != nil {
+		return nil, err
+	}
+	if !config.ValidName(q.ID) {
+		return nil, fmt.Errorf("%w: id %q may hold only letters, digits, _ . - (at most 64)", ErrBadRequest, q.ID)
+	}
+	if err := config.ValidateAddr(q.Addr); err != nil {
+		return nil, fmt.Errorf("%w: addr: %v", ErrBadRequest, err)
+	}
+	changed, err := s.node.AddVoter(q.ID, q.Addr, 10*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	if changed {
+		s.log.Info("member added", zap.String("member", q.ID), zap.String("raft-addr", q.Addr), zap.String("by", caller(r)))
+	}
+	return map[string]any{"id": q.ID, "addr": q.Addr, "changed": changed}, nil
+}
+
+func (s *Service) deletePeer(r *http.Request) (any, error) {
+	id := r.PathValue("id")
+	if err := s.node.RemoveServer(id, 10*time.Second); err != nil {
+		return nil, err
+	}
+	s.log.Info("member removed", zap.String("member", id), zap.String("by", caller(r)))
+	return map[string]any{"removed": id}, nil
+}
+
+// TransferRequest is the optional body of POST /v1/raft/transfer-leadership.
+type TransferRequest struct {
+	ID string `json:"id"`
+}
+
+func (s *Service) postTransfer(r *http.Request) (any, error) {
+	var q TransferRequest
+	if err := decodeOptional(r, &q); err != nil {
+		return nil, err
+	}
+	if q.ID == s.cfg.ID {
+		return nil, fmt.Errorf("%w: %s already leads", ErrConflict, q.ID)
+	}
+	if err := s.node.TransferLeadership(q.ID); err != nil {
+		return nil, err
+	}
+	_, id := s.node.Leader()
+	return map[string]any{"from": s.cfg.ID, "leader_id": id}, nil
+}
+
+// FailoverRequest is the body of POST /v1/groups/{name}/failover.
+type FailoverRequest struct {
+	To    string `json:"to"`
+	Force bool   `json:"force"`
+}
+
+func (s *Service) postFailover(r *http.Request) (any, error) {
+	name := r.PathValue("name")
+	var q FailoverRequest
+	if err := decodeOptional(r, &q); err != nil {
+		return nil, err
+	}
+	if q.To != "" {
+		if err := config.ValidateAddr(q.To); err != nil {
+			return nil, fmt.Errorf("%w: to: %v", ErrBadRequest, err)
+		}
+	}
+	fo, err := s.requestFailover(name, q.To, q.Force, caller(r))
+	if err != nil {
+		return nil, err
+	}
+	if r.URL.Query().Get("wait") != "1" {
+		return result{status: http.StatusAccepted, body: fo}, nil
+	}
+	done, err := s.waitFailover(r.Context(), name, fo.ID)
+	if err != nil {
+		return nil, err
+	}
+	return done, nil
+}
+
+// waitFailover polls the state until the failover id has ended.
+func (s *Service) waitFailover(ctx context.Context, group, id string) (*raftstore.Failover, error) {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		g, ok := s.fsm.Group(group)
+		if !ok {
+			return nil, fmt.Errorf("%w: group %q was removed", ErrNotFound, group)
+		}
+		if g.LastFailover != nil && g.LastFailover.ID == id {
+			return g.LastFailover, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting for failover %s: %w", id, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// peerHandler serves the watchdogs' own traffic on the Raft port: reports
+// and the API calls followers forward.
 func (s *Service) peerHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("POST /peer/v1/report", s.wrap(func(r *http.Request) (any, error) {
@@ -221,5 +719,6 @@ func (s *Service) peerHandler() http.Handler {
 		s.mu.Unlock()
 		return peerReply{Leader: s.cfg.ID, Views: views}, nil
 	}))
+	mux.Handle("/", s.apiHandler(true))
 	return mux
 }

@@ -36,6 +36,8 @@ type Prober struct {
 	tiltWhy   string
 
 	nudge chan struct{}
+	// metrics, when set, receives every probe's outcome.
+	metrics *Metrics
 }
 
 type probed struct {
@@ -246,6 +248,9 @@ func (p *Prober) probeOnce(ctx context.Context, addr string, c *redis.Client, n 
 		}
 	}
 
+	if p.metrics != nil {
+		p.metrics.observeProbe(addr, err == nil, lat)
+	}
 	p.mu.Lock()
 	wasUp, wasKnown := n.obs.Up, n.obs.Known
 	n.lastAttempt = start

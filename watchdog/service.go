@@ -33,6 +33,11 @@ type Raft interface {
 	Voters() int
 	FSM() *raftstore.FSM
 	PeerListener() net.Listener
+	Stats() map[string]string
+	LastContact() time.Time
+	AddVoter(id, addr string, timeout time.Duration) (bool, error)
+	RemoveServer(id string, timeout time.Duration) error
+	TransferLeadership(id string) error
 }
 
 // Service is one watchdog: prober, reporter, leader loop and HTTP API.
@@ -44,6 +49,10 @@ type Service struct {
 	act    *actions.Redis
 	log    *zap.Logger
 	peer   *http.Client
+	// peerLong carries forwarded API calls, which may wait for a failover.
+	peerLong *http.Client
+	token    string
+	metrics  *Metrics
 
 	kick      chan struct{}
 	refreshCh chan struct{}
@@ -55,10 +64,19 @@ type Service struct {
 	busy    map[string]bool      // groups with a failover executing
 	notes   map[string]string    // last note logged per group
 	reatt   map[string]time.Time // node → re-attach cooldown end
+	lead    *leadership          // set while the leader loop runs
 }
 
-// New wires a Service. password is the Redis password (may be empty).
-func New(cfg config.Config, node Raft, password string, lg *zap.Logger) *Service {
+// leadership is the running leader loop's context: actions started by API
+// calls live in it and end with it.
+type leadership struct {
+	ctx context.Context
+	wg  *sync.WaitGroup
+}
+
+// New wires a Service. password is the Redis password and token the API
+// bearer token (either may be empty).
+func New(cfg config.Config, node Raft, password, token string, lg *zap.Logger) *Service {
 	timeout := cfg.Detection.ProbeTimeout.D()
 	if timeout < time.Second {
 		timeout = time.Second
@@ -70,6 +88,8 @@ func New(cfg config.Config, node Raft, password string, lg *zap.Logger) *Service
 			DownAfter: cfg.Detection.DownAfter.D(), Username: cfg.Redis.Username, Password: password,
 		}, lg.Named("probe")),
 		act:       actions.NewRedis(cfg.Redis.Username, password, timeout),
+		token:     token,
+		metrics:   NewMetrics(node),
 		kick:      make(chan struct{}, 1),
 		refreshCh: make(chan struct{}, 1),
 		reports:   map[string]Report{},
@@ -89,6 +109,8 @@ func New(cfg config.Config, node Raft, password string, lg *zap.Logger) *Service
 			IdleConnTimeout:     30 * time.Second,
 		},
 	}
+	s.peerLong = &http.Client{Transport: s.peer.Transport, Timeout: 2*cfg.Failover.Timeout.D() + 30*time.Second}
+	s.prober.metrics = s.metrics
 	s.fsm.OnApply(func() {
 		select {
 		case s.refreshCh <- struct{}{}:
@@ -134,7 +156,7 @@ func (s *Service) Run(ctx context.Context) error {
 		wg.Wait()
 		return fmt.Errorf("http.listen %s: %w", s.cfg.HTTP.Listen, err)
 	}
-	apiSrv := &http.Server{Handler: s.apiHandler(), ReadHeaderTimeout: 5 * time.Second}
+	apiSrv := &http.Server{Handler: s.apiHandler(false), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := apiSrv.Serve(apiLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("http api: %w", err)
@@ -268,6 +290,7 @@ func (s *Service) deliver(ctx context.Context, r Report) {
 // receive stores a report on the leader and wakes the reconcile loop.
 func (s *Service) receive(r Report) {
 	r.ReceivedAt = time.Now()
+	s.metrics.reports.WithLabelValues(r.From).Inc()
 	s.mu.Lock()
 	s.reports[r.From] = r
 	s.mu.Unlock()
@@ -344,6 +367,14 @@ func (s *Service) leaderLoop(ctx context.Context) {
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	s.mu.Lock()
+	s.lead = &leadership{ctx: ctx, wg: &wg}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.lead = nil
+		s.mu.Unlock()
+	}()
 	trusted := map[string]bool{}
 	tick := time.NewTicker(s.cfg.Detection.ProbeInterval.D())
 	defer tick.Stop()
@@ -410,7 +441,9 @@ func (s *Service) reconcile(ctx context.Context, wg *sync.WaitGroup, trusted map
 			continue
 		}
 		d := Decide(Input{Now: now, Params: params, Group: g, Trusted: trusted[g.Name], Reports: reports, Maintenance: maint})
+		d.View.Group = g.Name
 		views[g.Name] = d.View
+		s.metrics.observeView(d.View, g.Epoch)
 		noted := false
 		for _, a := range d.Actions {
 			if a.Kind == ActNote {
@@ -454,6 +487,7 @@ func (s *Service) note(ctx context.Context, a Action) {
 	}
 	s.log.Warn("no action", fs...)
 	if a.Refusal {
+		s.metrics.refusals.WithLabelValues(a.Group).Inc()
 		e := raftstore.Entry{Kind: raftstore.EntryRefusal, Group: a.Group, Message: a.Reason}
 		if len(a.Ranking) > 0 || len(a.Votes) > 0 {
 			e.Failover = &raftstore.Failover{Votes: a.Votes, Ranking: a.Ranking, Reason: a.Reason}
@@ -496,19 +530,14 @@ func (s *Service) execute(ctx context.Context, wg *sync.WaitGroup, g raftstore.G
 		return false
 	case ActFailover, ActResume:
 		s.mu.Lock()
-		s.busy[a.Group] = true
+		lead := s.lead
 		s.mu.Unlock()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() {
-				s.mu.Lock()
-				delete(s.busy, a.Group)
-				s.mu.Unlock()
-				s.poke()
-			}()
-			s.runFailover(ctx, a)
-		}()
+		if lead == nil {
+			return false
+		}
+		if _, err := s.startFailover(lead, a); err != nil {
+			lg.Error("could not start the failover", zap.Error(err))
+		}
 		return false
 	case ActReattach:
 		now := time.Now()
@@ -545,6 +574,7 @@ func (s *Service) reattach(ctx context.Context, a Action) {
 		lg.Warn("could not disconnect clients of re-attached node", zap.Error(err))
 	}
 	lg.Info("re-attached node as replica", zap.String("reason", a.Reason), zap.Int64("clients-disconnected", killed))
+	s.metrics.reattachments.WithLabelValues(a.Group).Inc()
 	e := raftstore.Entry{Kind: raftstore.EntryReattach, Group: a.Group, Node: a.Node,
 		Message: fmt.Sprintf("%s made a replica of %s (%s); %d client connections closed", a.Node, a.Master, a.Reason, killed)}
 	if err := s.node.Apply(ctx, &raftstore.Record{Entry: e, At: time.Now()}); err != nil {

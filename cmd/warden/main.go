@@ -111,11 +111,15 @@ func serve(ctx context.Context, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
+	token, err := cfg.Token()
+	if err != nil {
+		return err
+	}
 	node, err := raftstore.Open(cfg, raftstore.NewFSM(), lg.Named("raftstore"), raftstore.Options{})
 	if err != nil {
 		return err
 	}
-	svc := watchdog.New(cfg, node, password, lg.Named("watchdog"))
+	svc := watchdog.New(cfg, node, password, token, lg.Named("watchdog"))
 	runErr := svc.Run(ctx)
 	if err := node.Close(); err != nil {
 		lg.Warn("raft shutdown", zap.Error(err))

@@ -4,6 +4,7 @@ package actions
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -22,6 +23,7 @@ var ErrTimeout = errors.New("timed out")
 type Redis struct {
 	username, password string
 	timeout            time.Duration
+	tls                *tls.Config
 
 	mu      sync.Mutex
 	clients map[string]*redis.Client
@@ -33,13 +35,24 @@ func NewRedis(username, password string, timeout time.Duration) *Redis {
 	return &Redis{username: username, password: password, timeout: timeout, clients: map[string]*redis.Client{}}
 }
 
+// SetTLS makes every later connection use TLS (nil: plain TCP).
+func (r *Redis) SetTLS(cfg *tls.Config) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.tls = cfg
+	for a, c := range r.clients {
+		c.Close()
+		delete(r.clients, a)
+	}
+}
+
 func (r *Redis) client(addr string) *redis.Client {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	c, ok := r.clients[addr]
 	if !ok {
 		c = redis.NewClient(&redis.Options{
-			Addr: addr, Username: r.username, Password: r.password,
+			Addr: addr, Username: r.username, Password: r.password, TLSConfig: r.tls,
 			DialTimeout: r.timeout, ReadTimeout: r.timeout, WriteTimeout: r.timeout,
 			DialerRetries: 1, MaxRetries: -1, PoolSize: 2, Protocol: 2, DisableIdentity: true,
 		})

@@ -64,6 +64,9 @@ type RaftConfig struct {
 	// Join: this member starts without bootstrapping and waits to be
 	// added to a running group (POST /v1/raft/peers on any member).
 	Join bool `yaml:"join"`
+	// TLS is mutual TLS between members (Raft and peer traffic alike):
+	// every member needs cert_file, key_file and ca_file.
+	TLS TLSFiles `yaml:"tls"`
 }
 
 // HTTPConfig is the admin API.
@@ -73,6 +76,9 @@ type HTTPConfig struct {
 	TokenFile string `yaml:"token_file"`
 	// Insecure allows a non-loopback listen address without a token.
 	Insecure bool `yaml:"insecure"`
+	// TLS serves the API over TLS; with ca_file, clients need a
+	// certificate signed by it.
+	TLS TLSFiles `yaml:"tls"`
 }
 
 // DetectionConfig governs probing and voting.
@@ -96,8 +102,9 @@ type FailoverConfig struct {
 
 // RedisConfig is how warden authenticates to the Redis nodes it watches.
 type RedisConfig struct {
-	Username     string `yaml:"username"`
-	PasswordFile string `yaml:"password_file"`
+	Username     string   `yaml:"username"`
+	PasswordFile string   `yaml:"password_file"`
+	TLS          RedisTLS `yaml:"tls"`
 }
 
 // LogConfig selects the log level and encoding.
@@ -434,6 +441,13 @@ func (c *Config) Validate() error {
 		bad("failover.timeout must be at least 1s")
 	}
 
+	c.HTTP.TLS.validate("http.tls", true, false, bad)
+	c.Raft.TLS.validate("raft.tls", true, true, bad)
+	if rt := c.Redis.TLS; rt.Enabled {
+		TLSFiles{CertFile: rt.CertFile, KeyFile: rt.KeyFile, CAFile: rt.CAFile}.validate("redis.tls", false, false, bad)
+	} else if rt.CAFile != "" || rt.CertFile != "" || rt.KeyFile != "" || rt.ServerName != "" {
+		bad("redis.tls: files are set but redis.tls.enabled is false")
+	}
 	if c.Redis.PasswordFile != "" {
 		if _, err := os.Stat(c.Redis.PasswordFile); err != nil {
 			bad("redis.password_file: %v", err)
@@ -511,7 +525,9 @@ func (c *Config) Token() (string, error) { return readSecret("http.token_file", 
 
 // Password reads the Redis password from redis.password_file ("" when unset).
 // Surrounding white space and a trailing newline are dropped.
-func (c *Config) Password() (string, error) { return readSecret("redis.password_file", c.Redis.PasswordFile) }
+func (c *Config) Password() (string, error) {
+	return readSecret("redis.password_file", c.Redis.PasswordFile)
+}
 
 func readSecret(key, path string) (string, error) {
 	if path == "" {

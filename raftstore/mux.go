@@ -1,6 +1,7 @@
 package raftstore
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -26,6 +27,7 @@ var ErrMuxClosed = errors.New("listener closed")
 type Mux struct {
 	ln        net.Listener
 	advertise net.Addr
+	clientTLS *tls.Config
 	raftCh    chan net.Conn
 	peerCh    chan net.Conn
 	done      chan struct{}
@@ -33,8 +35,9 @@ type Mux struct {
 	wg        sync.WaitGroup
 }
 
-// NewMux listens on bind and advertises advertise to other members.
-func NewMux(bind, advertise string) (*Mux, error) {
+// NewMux listens on bind and advertises advertise to other members. With
+// serverTLS and clientTLS set, every connection is mutual TLS.
+func NewMux(bind, advertise string, serverTLS, clientTLS *tls.Config) (*Mux, error) {
 	adv, err := net.ResolveTCPAddr("tcp", advertise)
 	if err != nil {
 		return nil, err
@@ -43,8 +46,11 @@ func NewMux(bind, advertise string) (*Mux, error) {
 	if err != nil {
 		return nil, err
 	}
+	if serverTLS != nil {
+		ln = tls.NewListener(ln, serverTLS)
+	}
 	m := &Mux{
-		ln: ln, advertise: adv,
+		ln: ln, advertise: adv, clientTLS: clientTLS,
 		raftCh: make(chan net.Conn), peerCh: make(chan net.Conn),
 		done: make(chan struct{}),
 	}
@@ -152,17 +158,29 @@ func (l *muxLayer) Close() error {
 func (l *muxLayer) Addr() net.Addr { return l.m.advertise }
 
 func (l *muxLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	return DialProto(string(address), l.proto, timeout)
+	return DialProto(string(address), l.proto, timeout, l.m.clientTLS)
 }
 
 // DialPeer opens a peer-protocol connection to a member's Raft address.
-func DialPeer(addr string, timeout time.Duration) (net.Conn, error) {
-	return DialProto(addr, protoPeer, timeout)
+func (m *Mux) DialPeer(addr string, timeout time.Duration) (net.Conn, error) {
+	return DialProto(addr, protoPeer, timeout, m.clientTLS)
 }
 
-// DialProto dials addr and announces proto.
-func DialProto(addr string, proto byte, timeout time.Duration) (net.Conn, error) {
-	c, err := net.DialTimeout("tcp", addr, timeout)
+// DialProto dials addr (over TLS when clientTLS is set) and announces proto.
+func DialProto(addr string, proto byte, timeout time.Duration, clientTLS *tls.Config) (net.Conn, error) {
+	var (
+		c   net.Conn
+		err error
+	)
+	if clientTLS != nil {
+		cfg := clientTLS.Clone()
+		if cfg.ServerName == "" {
+			cfg.ServerName, _, _ = net.SplitHostPort(addr)
+		}
+		c, err = tls.DialWithDialer(&net.Dialer{Timeout: timeout}, "tcp", addr, cfg)
+	} else {
+		c, err = net.DialTimeout("tcp", addr, timeout)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -8,7 +8,7 @@ import (
 )
 
 func TestMuxRoutesByFirstByte(t *testing.T) {
-	m, err := NewMux("127.0.0.1:0", "127.0.0.1:1")
+	m, err := NewMux("127.0.0.1:0", "127.0.0.1:1", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func TestMuxRoutesByFirstByte(t *testing.T) {
 		ln   net.Listener
 	}{
 		{"raft", func() (net.Conn, error) { return m.RaftLayer().Dial("ignored", time.Second) }, nil},
-		{"peer", func() (net.Conn, error) { return DialPeer(addr, time.Second) }, m.PeerListener()},
+		{"peer", func() (net.Conn, error) { return m.DialPeer(addr, time.Second) }, m.PeerListener()},
 	} {
 		ln := tc.ln
 		if ln == nil {
@@ -44,7 +44,7 @@ func TestMuxRoutesByFirstByte(t *testing.T) {
 		}
 		if tc.name == "raft" {
 			// The raft layer dials the address it is given; dial the mux itself.
-			tc.dial = func() (net.Conn, error) { return DialProto(addr, protoRaft, time.Second) }
+			tc.dial = func() (net.Conn, error) { return DialProto(addr, protoRaft, time.Second, nil) }
 		}
 		c, err := tc.dial()
 		if err != nil {

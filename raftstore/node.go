@@ -87,7 +87,12 @@ func Open(cfg config.Config, fsm *FSM, lg *zap.Logger, opt Options) (*Node, erro
 	if opt.Transport != nil {
 		trans = opt.Transport
 	} else {
-		mux, err := NewMux(cfg.Raft.Bind, cfg.Raft.Advertise)
+		serverTLS, clientTLS, err := cfg.RaftTLS()
+		if err != nil {
+			n.closeStores()
+			return nil, err
+		}
+		mux, err := NewMux(cfg.Raft.Bind, cfg.Raft.Advertise, serverTLS, clientTLS)
 		if err != nil {
 			n.closeStores()
 			return nil, fmt.Errorf("raft.bind %s: %w", cfg.Raft.Bind, err)
@@ -172,6 +177,15 @@ func (n *Node) PeerListener() net.Listener {
 		return nil
 	}
 	return n.mux.PeerListener()
+}
+
+// DialPeer opens a peer connection to a member (over the members' TLS when
+// configured).
+func (n *Node) DialPeer(addr string, timeout time.Duration) (net.Conn, error) {
+	if n.mux == nil {
+		return DialProto(addr, protoPeer, timeout, nil)
+	}
+	return n.mux.DialPeer(addr, timeout)
 }
 
 // Apply encodes c, appends it to the log and waits until it is applied.

@@ -2,6 +2,7 @@ package watchdog
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"sort"
@@ -20,6 +21,8 @@ type ProberConfig struct {
 	DownAfter time.Duration
 	Username  string
 	Password  string
+	// TLS, when set, is used towards every node.
+	TLS *tls.Config
 }
 
 // Prober probes every node of every watched group every interval and keeps
@@ -145,7 +148,7 @@ func (p *Prober) loop(ctx context.Context, addr string, n *probed) {
 func (p *Prober) watch(ctx context.Context, addr string, n *probed) {
 	for {
 		c := redis.NewClient(&redis.Options{
-			Addr: addr, Username: p.cfg.Username, Password: p.cfg.Password,
+			Addr: addr, Username: p.cfg.Username, Password: p.cfg.Password, TLSConfig: p.cfg.TLS,
 			DialTimeout: p.cfg.Timeout, ReadTimeout: -1, WriteTimeout: p.cfg.Timeout,
 			DialerRetries: 1, MaxRetries: -1, PoolSize: 1, Protocol: 2, DisableIdentity: true,
 		})
@@ -179,7 +182,7 @@ func (p *Prober) watch(ctx context.Context, addr string, n *probed) {
 
 func (p *Prober) newClient(addr string) *redis.Client {
 	return redis.NewClient(&redis.Options{
-		Addr: addr, Username: p.cfg.Username, Password: p.cfg.Password,
+		Addr: addr, Username: p.cfg.Username, Password: p.cfg.Password, TLSConfig: p.cfg.TLS,
 		DialTimeout: p.cfg.Timeout, ReadTimeout: p.cfg.Timeout, WriteTimeout: p.cfg.Timeout,
 		DialerRetries: 1, MaxRetries: -1, PoolSize: 1, Protocol: 2, DisableIdentity: true,
 		ContextTimeoutEnabled: true,

@@ -3,6 +3,7 @@ package watchdog
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,6 +39,7 @@ type Raft interface {
 	AddVoter(id, addr string, timeout time.Duration) (bool, error)
 	RemoveServer(id string, timeout time.Duration) error
 	TransferLeadership(id string) error
+	DialPeer(addr string, timeout time.Duration) (net.Conn, error)
 }
 
 // Service is one watchdog: prober, reporter, leader loop and HTTP API.
@@ -103,7 +105,7 @@ func New(cfg config.Config, node Raft, password, token string, lg *zap.Logger) *
 		Timeout: 2 * time.Second,
 		Transport: &http.Transport{
 			DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
-				return raftstore.DialPeer(addr, dialTimeout)
+				return node.DialPeer(addr, dialTimeout)
 			},
 			MaxIdleConnsPerHost: 2,
 			IdleConnTimeout:     30 * time.Second,
@@ -129,6 +131,16 @@ func (s *Service) poke() {
 
 // Run runs every part until ctx ends, then stops them all.
 func (s *Service) Run(ctx context.Context) error {
+	redisTLS, err := s.cfg.RedisClientTLS()
+	if err != nil {
+		return err
+	}
+	apiTLS, err := s.cfg.HTTPServerTLS()
+	if err != nil {
+		return err
+	}
+	s.prober.cfg.TLS = redisTLS
+	s.act.SetTLS(redisTLS)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -155,6 +167,9 @@ func (s *Service) Run(ctx context.Context) error {
 		cancel()
 		wg.Wait()
 		return fmt.Errorf("http.listen %s: %w", s.cfg.HTTP.Listen, err)
+	}
+	if apiTLS != nil {
+		apiLn = tls.NewListener(apiLn, apiTLS)
 	}
 	apiSrv := &http.Server{Handler: s.apiHandler(false), ReadHeaderTimeout: 5 * time.Second}
 	go func() {

@@ -27,8 +27,18 @@ const (
 // least one replica acknowledged.
 func startGroup(t *testing.T) (*Sandbox, Group) {
 	t.Helper()
+	return startGroupWith(t, SandboxOptions{})
+}
+
+// startGroupWith is startGroup with sandbox options (DownAfter defaults to
+// downAfter).
+func startGroupWith(t *testing.T, opts SandboxOptions) (*Sandbox, Group) {
+	t.Helper()
 	ctx := t.Context()
-	sb := newSandbox(t, true, SandboxOptions{DownAfter: downAfter})
+	if opts.DownAfter == 0 {
+		opts.DownAfter = downAfter
+	}
+	sb := newSandbox(t, true, opts)
 	g, err := WaitForAgreement(ctx, sb.Wardens, sb.Group, startTimeout)
 	if err != nil {
 		t.Fatal(err)

@@ -30,8 +30,13 @@ type SandboxOptions struct {
 	// master, the others replicate from it. Default 3.
 	RedisNodes int
 	// Password, when set, protects the Redis nodes (requirepass and
-	// masterauth) and is handed to the watchdogs in a password file.
+	// masterauth) and is handed to the watchdogs in a password file
+	// (redis-password in Dir, mode 0600, named by redis.password_file).
 	Password string
+	// WardenPassword, when set, is written to the watchdogs' password file
+	// instead of Password: a wrong secret, to test watchdogs that cannot
+	// authenticate.
+	WardenPassword string
 	// RedisArgs are appended to every redis-server command line.
 	RedisArgs []string
 	// WardenBinary is the warden executable; "" starts no watchdog.
@@ -47,6 +52,11 @@ type SandboxOptions struct {
 	// Configure, when set, edits each watchdog's configuration before it
 	// is written.
 	Configure func(*config.Config)
+	// BeforeWardens, when set and watchdogs are to be started, runs once
+	// the Redis nodes replicate and before any watchdog starts: to change
+	// a node behind the watchdogs' backs (CONFIG SET). An error stops the
+	// sandbox.
+	BeforeWardens func(context.Context, *Sandbox) error
 }
 
 // Sandbox is a set of Redis nodes and watchdogs on loopback, all children
@@ -129,6 +139,11 @@ func (s *Sandbox) start(ctx context.Context) error {
 	if s.opts.WardenBinary == "" {
 		return nil
 	}
+	if s.opts.BeforeWardens != nil {
+		if err := s.opts.BeforeWardens(ctx, s); err != nil {
+			return fmt.Errorf("sandbox: before starting the watchdogs: %w", err)
+		}
+	}
 	if err := s.writeWardenConfigs(); err != nil {
 		return err
 	}
@@ -200,9 +215,13 @@ func (s *Sandbox) writeWardenConfigs() error {
 		boot = append(boot, fmt.Sprintf("w%d=%s", i+1, Addr(ports[i])))
 	}
 	pwFile := ""
-	if s.opts.Password != "" {
+	pw := s.opts.Password
+	if s.opts.WardenPassword != "" {
+		pw = s.opts.WardenPassword
+	}
+	if pw != "" {
 		pwFile = s.path("redis-password")
-		if err := os.WriteFile(pwFile, []byte(s.opts.Password+"\n"), 0o600); err != nil {
+		if err := os.WriteFile(pwFile, []byte(pw+"\n"), 0o600); err != nil {
 			return fmt.Errorf("sandbox: %w", err)
 		}
 	}

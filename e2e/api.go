@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -133,6 +134,14 @@ func NewClient(addr string) *Client {
 	return &Client{
 		Base: "http://" + addr,
 		HTTP: &http.Client{Timeout: 2 * time.Second},
+	}
+}
+
+// NewClientTLS returns a client for an API served over TLS.
+func NewClientTLS(addr string, cfg *tls.Config) *Client {
+	return &Client{
+		Base: "https://" + addr,
+		HTTP: &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}},
 	}
 }
 

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -67,6 +68,9 @@ type RedisOptions struct {
 	Args []string
 	// StartTimeout bounds the wait for the first PONG; default 10s.
 	StartTimeout time.Duration
+	// TLS, when set, makes the node speak TLS only (tls-port instead of
+	// port, TLS replication, client certificates optional).
+	TLS *Certs
 }
 
 // Redis is one redis-server process on 127.0.0.1.
@@ -76,6 +80,8 @@ type Redis struct {
 	Dir      string
 	LogPath  string
 	Password string
+	// TLS is the client side of the node's TLS (nil: plain TCP).
+	TLS *tls.Config
 
 	opts RedisOptions
 	proc *process
@@ -126,8 +132,14 @@ func newRedis(bin string, o RedisOptions) *Redis {
 		Password: o.Password,
 		opts:     o,
 	}
+	portArgs := []string{"--port", strconv.Itoa(o.Port)}
+	if o.TLS != nil {
+		r.TLS = o.TLS.Client
+		portArgs = []string{"--port", "0", "--tls-port", strconv.Itoa(o.Port),
+			"--tls-cert-file", o.TLS.CertFile, "--tls-key-file", o.TLS.KeyFile, "--tls-ca-cert-file", o.TLS.CAFile,
+			"--tls-replication", "yes", "--tls-auth-clients", "optional"}
+	}
 	args := []string{
-		"--port", strconv.Itoa(o.Port),
 		"--bind", "127.0.0.1",
 		"--save", "",
 		"--appendonly", "no",
@@ -136,6 +148,7 @@ func newRedis(bin string, o RedisOptions) *Redis {
 		"--logfile", r.LogPath,
 		"--dir", o.Dir,
 	}
+	args = append(portArgs, args...)
 	if o.ReplicaOf != "" {
 		host, port, _ := net.SplitHostPort(o.ReplicaOf)
 		args = append(args, "--replicaof", host, port)
@@ -216,13 +229,19 @@ func (r *Redis) Restart(ctx context.Context) error {
 }
 
 // Client returns a new go-redis client for this node; the caller closes it.
-func (r *Redis) Client() *redis.Client { return NewRedisClient(r.Addr, r.Password) }
+func (r *Redis) Client() *redis.Client { return NewRedisClientTLS(r.Addr, r.Password, r.TLS) }
 
 // NewRedisClient returns a client with short timeouts, RESP2, no CLIENT
 // SETINFO and no maintenance notifications: plain commands a Redis 7.0
 // server understands, failing fast when the node is down or paused.
 func NewRedisClient(addr, password string) *redis.Client {
+	return NewRedisClientTLS(addr, password, nil)
+}
+
+// NewRedisClientTLS is NewRedisClient over TLS when cfg is set.
+func NewRedisClientTLS(addr, password string, cfg *tls.Config) *redis.Client {
 	return redis.NewClient(&redis.Options{
+		TLSConfig:                cfg,
 		Addr:                     addr,
 		Password:                 password,
 		Protocol:                 2,

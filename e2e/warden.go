@@ -48,6 +48,14 @@ func StartWarden(ctx context.Context, binary, configPath, logPath string) (*Ward
 			logPath: logPath,
 		},
 	}
+	if t := c.HTTP.TLS; t.Enabled() {
+		// The harness talks to a TLS API with the member's own key pair.
+		cfg, err := ClientTLS(t.CAFile, t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("start warden: http.tls: %w", err)
+		}
+		w.API = NewClientTLS(c.HTTP.Listen, cfg)
+	}
 	if err := w.start(ctx); err != nil {
 		return nil, err
 	}

@@ -47,7 +47,8 @@ type probed struct {
 	obs          Obs
 	lastAttempt  time.Time
 	failingSince time.Time // zero while answering
-	authChecked  string    // run id whose masterauth was checked
+	authChecked  string    // run id whose masterauth was last checked
+	authAt       time.Time // when masterauth was last checked
 	lastErr      string
 	cancel       context.CancelFunc
 	done         chan struct{}
@@ -237,16 +238,20 @@ func (p *Prober) probeOnce(ctx context.Context, addr string, c *redis.Client, n 
 	authMissing := false
 	if err == nil && p.cfg.Password != "" {
 		p.mu.Lock()
-		checked := n.authChecked == o.RunID
+		due := n.authChecked != o.RunID || time.Since(n.authAt) >= authRecheck
+		authMissing = n.obs.MasterAuthMissing
 		p.mu.Unlock()
-		if !checked {
-			authMissing = p.masterauthMissing(ctx, c, addr)
+		if due {
+			missing, known := p.masterauthMissing(ctx, c, addr)
 			p.mu.Lock()
-			n.authChecked = o.RunID
-			p.mu.Unlock()
-		} else {
-			p.mu.Lock()
-			authMissing = n.obs.MasterAuthMissing
+			n.authChecked, n.authAt = o.RunID, time.Now()
+			if known {
+				if missing && !authMissing {
+					p.log.Warn("node has no masterauth while the group has a password: after a failover it could not replicate",
+						zap.String("redis-addr", addr))
+				}
+				authMissing = missing
+			}
 			p.mu.Unlock()
 		}
 	}
@@ -297,22 +302,22 @@ func isNotReady(err error) bool {
 	return false
 }
 
+// authRecheck is how often masterauth is read again on a node whose run
+// id did not change (it can be changed at run time with CONFIG SET).
+const authRecheck = 30 * time.Second
+
 // masterauthMissing checks CONFIG GET masterauth; a node without it could
-// not replicate from a password-protected master after a failover.
-func (p *Prober) masterauthMissing(ctx context.Context, c *redis.Client, addr string) bool {
+// not replicate from a password-protected master after a failover. known
+// is false when the check could not be made.
+func (p *Prober) masterauthMissing(ctx context.Context, c *redis.Client, addr string) (missing, known bool) {
 	cctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
 	defer cancel()
 	v, err := c.ConfigGet(cctx, "masterauth").Result()
 	if err != nil {
-		p.log.Debug("cannot read masterauth", zap.String("redis-addr", addr), zap.Error(err))
-		return false
+		p.log.Info("cannot check the node's masterauth (CONFIG GET refused?)", zap.String("redis-addr", addr), zap.Error(err))
+		return false, false
 	}
-	if v["masterauth"] == "" {
-		p.log.Warn("node has no masterauth while the group has a password: after a failover it could not replicate",
-			zap.String("redis-addr", addr))
-		return true
-	}
-	return false
+	return v["masterauth"] == "", true
 }
 
 // NextDeadline is the earliest moment a failing node becomes subjectively

@@ -38,6 +38,10 @@ const (
 	CmdGroupRemove
 	// CmdRecord appends an entry to the audit history (re-attach, refusal).
 	CmdRecord
+	// CmdEvents appends events the leader observed.
+	CmdEvents
+	// CmdHookCursor moves a webhook's delivery cursor.
+	CmdHookCursor
 )
 
 // commandVersion is written after the type byte; a decoder refuses versions
@@ -194,6 +198,10 @@ func Decode(b []byte) (CommandType, Command, error) {
 		c = &GroupRemove{}
 	case CmdRecord:
 		c = &Record{}
+	case CmdEvents:
+		c = &Events{}
+	case CmdHookCursor:
+		c = &HookCursor{}
 	default:
 		return t, nil, fmt.Errorf("unknown command type %d", t)
 	}

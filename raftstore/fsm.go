@@ -106,6 +106,9 @@ type Group struct {
 	LastFailover *Failover `json:"last_failover"`
 	// LastPromotionAt opens the anti-flapping window.
 	LastPromotionAt time.Time `json:"last_promotion_at"`
+	// Attempts counts failover attempts, so that every attempt has an id of
+	// its own even when a failed one left the epoch unchanged.
+	Attempts uint64 `json:"attempts"`
 }
 
 // Failover is the record of one failover: why, who voted, the ranking, and
@@ -115,6 +118,7 @@ type Failover struct {
 	Kind        string            `json:"kind"`
 	RequestedBy string            `json:"requested_by,omitempty"`
 	Force       bool              `json:"force,omitempty"`
+	Cause       string            `json:"cause,omitempty"`
 	Epoch       uint64            `json:"epoch"`
 	From        string            `json:"from"`
 	To          string            `json:"to"`
@@ -130,6 +134,24 @@ type Failover struct {
 	OK          bool              `json:"ok"`
 	Error       string            `json:"error,omitempty"`
 	Steps       []Step            `json:"steps,omitempty"`
+}
+
+// Failover causes.
+const (
+	CauseODown        = "odown"
+	CauseEmptyRestart = "empty_restart"
+	CauseRequested    = "requested"
+)
+
+func failoverDetails(fo *Failover) map[string]string {
+	d := map[string]string{"failover_id": fo.ID, "kind": fo.Kind, "from": fo.From, "to": fo.To, "cause": fo.Cause}
+	if fo.RequestedBy != "" {
+		d["requested_by"] = fo.RequestedBy
+	}
+	for w, v := range fo.Votes {
+		d["vote_"+w] = v
+	}
+	return d
 }
 
 // Candidate is one replica as ranked for promotion.
@@ -192,6 +214,10 @@ type State struct {
 	Maintenance map[string]NodeMaintenance `json:"maintenance"`
 	History     []Entry                    `json:"history"`
 	HistorySeq  uint64                     `json:"history_seq"`
+	Events      []Event                    `json:"events"`
+	EventSeq    uint64                     `json:"event_seq"`
+	EventKeep   int                        `json:"event_keep"`
+	HookCursors map[string]uint64          `json:"hook_cursors"`
 }
 
 const stateVersion = 1
@@ -204,6 +230,8 @@ type FSM struct {
 	// onApply, when set, is called after each applied command (outside the
 	// lock) so that the owner can wake loops that follow the state.
 	onApply func()
+	// changed is closed at the next applied command (Changed).
+	changed chan struct{}
 }
 
 // NewFSM returns an empty FSM.
@@ -212,7 +240,7 @@ func NewFSM() *FSM {
 }
 
 func newState() State {
-	return State{Version: stateVersion, Groups: map[string]*Group{}, Maintenance: map[string]NodeMaintenance{}}
+	return State{Version: stateVersion, Groups: map[string]*Group{}, Maintenance: map[string]NodeMaintenance{}, HookCursors: map[string]uint64{}}
 }
 
 // Seeded reports whether the configured groups were recorded.
@@ -321,6 +349,7 @@ func (f *FSM) Apply(l *raft.Log) any {
 	}
 	f.mu.Lock()
 	res := f.apply(t, body)
+	f.notify()
 	fn := f.onApply
 	f.mu.Unlock()
 	if fn != nil {
@@ -344,6 +373,7 @@ func (f *FSM) apply(t CommandType, body any) error {
 				Status: StatusUnknown, UpdatedAt: c.At,
 			}
 			f.record(Entry{At: c.At, Kind: EntryGroupAdded, Group: spec.Name, Message: "group from the configuration"})
+			f.emit(Event{At: c.At, Kind: EvGroupAdded, Group: spec.Name, Message: "group from the configuration: " + strings.Join(spec.Nodes, ", ")})
 		}
 		f.st.Seeded = true
 		return nil
@@ -370,6 +400,7 @@ func (f *FSM) apply(t CommandType, body any) error {
 			Status: StatusUnknown, UpdatedAt: c.At,
 		}
 		f.record(Entry{At: c.At, Kind: EntryGroupAdded, Group: spec.Name, By: c.By, Message: "group added with nodes " + strings.Join(spec.Nodes, ", ")})
+		f.emit(Event{At: c.At, Kind: EvGroupAdded, Group: spec.Name, Message: "group added with nodes " + strings.Join(spec.Nodes, ", "), Details: map[string]string{"by": c.By}})
 		return nil
 	case *GroupRemove:
 		g, ok := f.st.Groups[c.Group]
@@ -381,6 +412,7 @@ func (f *FSM) apply(t CommandType, body any) error {
 		}
 		delete(f.st.Groups, c.Group)
 		f.record(Entry{At: c.At, Kind: EntryGroupRemoved, Group: c.Group, By: c.By, Message: "group no longer watched"})
+		f.emit(Event{At: c.At, Kind: EvGroupRemoved, Severity: SeverityWarning, Group: c.Group, Message: "group no longer watched", Details: map[string]string{"by": c.By}})
 		return nil
 	case *Maintenance:
 		if c.Node == "" {
@@ -388,11 +420,14 @@ func (f *FSM) apply(t CommandType, body any) error {
 		}
 		if c.On {
 			f.st.Maintenance[c.Node] = NodeMaintenance{Reason: c.Reason, Until: c.Until, By: c.By, Since: c.At}
-			f.record(Entry{At: c.At, Kind: EntryMaintenanceOn, Group: f.nodeOwner(c.Node), Node: c.Node, By: c.By,
-				Message: fmt.Sprintf("maintenance until %s: %s", c.Until.UTC().Format(time.RFC3339), c.Reason)})
+			msg := fmt.Sprintf("maintenance until %s: %s", c.Until.UTC().Format(time.RFC3339), c.Reason)
+			f.record(Entry{At: c.At, Kind: EntryMaintenanceOn, Group: f.nodeOwner(c.Node), Node: c.Node, By: c.By, Message: msg})
+			f.emit(Event{At: c.At, Kind: EvMaintenanceOn, Group: f.nodeOwner(c.Node), Node: c.Node, Message: msg,
+				Details: map[string]string{"by": c.By, "until": c.Until.UTC().Format(time.RFC3339), "reason": c.Reason}})
 		} else {
 			delete(f.st.Maintenance, c.Node)
 			f.record(Entry{At: c.At, Kind: EntryMaintenanceOff, Group: f.nodeOwner(c.Node), Node: c.Node, By: c.By, Message: "maintenance ended"})
+			f.emit(Event{At: c.At, Kind: EvMaintenanceOff, Group: f.nodeOwner(c.Node), Node: c.Node, Message: "maintenance ended", Details: map[string]string{"by": c.By}})
 		}
 		return nil
 	case *Ack:
@@ -402,7 +437,12 @@ func (f *FSM) apply(t CommandType, body any) error {
 		}
 		g.LastPromotionAt, g.UpdatedAt = time.Time{}, c.At
 		f.record(Entry{At: c.At, Kind: EntryAck, Group: c.Group, By: c.By, Message: "anti-flapping window cleared"})
+		f.emit(Event{At: c.At, Kind: EvAck, Group: c.Group, Message: "anti-flapping window cleared", Details: map[string]string{"by": c.By}})
 		return nil
+	case *Events:
+		return f.applyEvents(c)
+	case *HookCursor:
+		return f.applyHookCursor(c)
 	case *Record:
 		if c.Entry.Kind == "" {
 			return fmt.Errorf("%w: history entry without a kind", ErrInvalid)
@@ -411,6 +451,20 @@ func (f *FSM) apply(t CommandType, body any) error {
 		e.At = c.At
 		e.Failover = e.Failover.clone()
 		f.record(e)
+		switch e.Kind {
+		case EntryReattach:
+			kind := EvReplicaRepointed
+			if g, ok := f.st.Groups[e.Group]; ok && g.LastFailover != nil && g.LastFailover.From == e.Node {
+				kind = EvMasterReattached
+			}
+			f.emit(Event{At: c.At, Kind: kind, Severity: SeverityInfo, Group: e.Group, Node: e.Node, Message: e.Message})
+		case EntryRefusal:
+			kind := EvFailoverRefused
+			if strings.Contains(e.Message, "unreachable, not dead") {
+				kind = EvMasterUnreachable
+			}
+			f.emit(Event{At: c.At, Kind: kind, Severity: SeverityWarning, Group: e.Group, Node: e.Node, Message: e.Message})
+		}
 		return nil
 	case *MasterDiscovered:
 		g, ok := f.st.Groups[c.Group]
@@ -427,8 +481,9 @@ func (f *FSM) apply(t CommandType, body any) error {
 		g.Master, g.MasterRunID, g.Epoch = c.Master, c.RunID, c.Epoch
 		g.Status, g.Reason, g.UpdatedAt = StatusOK, c.Reason, c.At
 		if changed {
-			f.record(Entry{At: c.At, Kind: EntryDiscovery, Group: c.Group, Node: c.Master,
-				Message: fmt.Sprintf("master %s at epoch %d: %s", c.Master, c.Epoch, c.Reason)})
+			msg := fmt.Sprintf("master %s at epoch %d: %s", c.Master, c.Epoch, c.Reason)
+			f.record(Entry{At: c.At, Kind: EntryDiscovery, Group: c.Group, Node: c.Master, Message: msg})
+			f.emit(Event{At: c.At, Kind: EvMasterDiscovered, Group: c.Group, Node: c.Master, Epoch: c.Epoch, Message: msg})
 		}
 		return nil
 	case *GroupAmbiguous:
@@ -438,6 +493,7 @@ func (f *FSM) apply(t CommandType, body any) error {
 		}
 		g.Status, g.Reason, g.UpdatedAt = StatusAmbiguous, c.Reason, c.At
 		f.record(Entry{At: c.At, Kind: EntryAmbiguous, Group: c.Group, Message: c.Reason})
+		f.emit(Event{At: c.At, Kind: EvGroupAmbiguous, Severity: SeverityCritical, Group: c.Group, Message: c.Reason})
 		return nil
 	case *FailoverBegin:
 		g, ok := f.st.Groups[c.Group]
@@ -455,9 +511,17 @@ func (f *FSM) apply(t CommandType, body any) error {
 		if fo.Kind == "" {
 			fo.Kind = KindFailover
 		}
-		if fo.ID == "" {
-			fo.ID = fmt.Sprintf("%s-%d", c.Group, fo.Epoch)
+		g.Attempts++
+		fo.ID = fmt.Sprintf("%s-%d-%d", c.Group, fo.Epoch, g.Attempts)
+		kind, sev := EvFailoverStarted, SeverityCritical
+		if fo.Kind == KindSwitchover {
+			kind, sev = EvSwitchoverStarted, SeverityWarning
 		}
+		if fo.Cause == CauseEmptyRestart {
+			f.emit(Event{At: c.At, Kind: EvEmptyRestart, Severity: SeverityCritical, Group: c.Group, Node: fo.From, Epoch: fo.Epoch, Message: fo.Reason})
+		}
+		f.emit(Event{At: c.At, Kind: kind, Severity: sev, Group: c.Group, Node: fo.To, Epoch: fo.Epoch,
+			Message: fmt.Sprintf("%s of %s: %s -> %s: %s", fo.Kind, c.Group, fo.From, fo.To, fo.Reason), Details: failoverDetails(fo)})
 		g.Failover, g.UpdatedAt = fo, c.At
 		return nil
 	case *FailoverPromoted:
@@ -471,6 +535,9 @@ func (f *FSM) apply(t CommandType, body any) error {
 		g.Master, g.MasterRunID, g.Epoch = fo.To, c.RunID, fo.Epoch
 		g.Status, g.Reason, g.UpdatedAt = StatusOK, "", c.At
 		g.LastPromotionAt = c.At
+		f.emit(Event{At: c.At, Kind: EvMasterSwitched, Severity: SeverityCritical, Group: c.Group, Node: fo.To, Epoch: fo.Epoch,
+			Message: fmt.Sprintf("%s: master %s -> %s (epoch %d)", c.Group, fo.From, fo.To, fo.Epoch),
+			Details: map[string]string{"old_master": fo.From, "new_master": fo.To, "failover_id": fo.ID}})
 		return nil
 	case *FailoverEnd:
 		g, fo, err := f.running(c.Group, c.Epoch)
@@ -493,8 +560,25 @@ func (f *FSM) apply(t CommandType, body any) error {
 		if !c.OK {
 			outcome = "failed: " + c.Error
 		}
-		f.record(Entry{At: c.At, Kind: kind, Group: c.Group, Node: fo.To, By: fo.RequestedBy, Failover: fo.clone(),
-			Message: fmt.Sprintf("%s %s -> %s (epoch %d) %s", fo.Kind, fo.From, fo.To, fo.Epoch, outcome)})
+		msg := fmt.Sprintf("%s %s -> %s (epoch %d) %s", fo.Kind, fo.From, fo.To, fo.Epoch, outcome)
+		f.record(Entry{At: c.At, Kind: kind, Group: c.Group, Node: fo.To, By: fo.RequestedBy, Failover: fo.clone(), Message: msg})
+		ev, sev := EvFailoverCompleted, SeverityWarning
+		switch {
+		case fo.Kind == KindSwitchover && c.OK:
+			ev, sev = EvSwitchoverComplete, SeverityInfo
+		case fo.Kind == KindSwitchover:
+			ev, sev = EvSwitchoverFailed, SeverityCritical
+		case !c.OK:
+			ev, sev = EvFailoverFailed, SeverityCritical
+		}
+		d := failoverDetails(fo)
+		if fo.PromotedAt != nil {
+			d["duration_ms"] = fmt.Sprint(c.At.Sub(fo.BeganAt).Milliseconds())
+		}
+		if c.Error != "" {
+			d["error"] = c.Error
+		}
+		f.emit(Event{At: c.At, Kind: ev, Severity: sev, Group: c.Group, Node: fo.To, Epoch: fo.Epoch, Message: msg, Details: d})
 		return nil
 	default:
 		return fmt.Errorf("raftstore: command type %d has no apply", t)
@@ -557,8 +641,12 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if st.Maintenance == nil {
 		st.Maintenance = map[string]NodeMaintenance{}
 	}
+	if st.HookCursors == nil {
+		st.HookCursors = map[string]uint64{}
+	}
 	f.mu.Lock()
 	f.st = st
+	f.notify()
 	fn := f.onApply
 	f.mu.Unlock()
 	if fn != nil {

@@ -157,7 +157,7 @@ func TestFSMGroupsMaintenanceAckHistory(t *testing.T) {
 	}
 	mustApply(t, f, 11, &FailoverPromoted{Group: "g", Epoch: 1, At: at})
 	mustApply(t, f, 12, &FailoverEnd{Group: "g", Epoch: 1, OK: true, At: at})
-	if g, _ := f.Group("g"); g.LastPromotionAt.IsZero() || g.LastFailover.ID != "g-1" || g.LastFailover.Kind != KindSwitchover {
+	if g, _ := f.Group("g"); g.LastPromotionAt.IsZero() || g.LastFailover.ID != "g-1-1" || g.LastFailover.Kind != KindSwitchover {
 		t.Fatalf("after switchover: %+v", g.LastFailover)
 	}
 	mustApply(t, f, 13, &Ack{Group: "g", By: "ops", At: at})

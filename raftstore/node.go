@@ -284,6 +284,7 @@ func (n *Node) Stats() map[string]string { return n.raft.Stats() }
 var (
 	ErrPeerExists  = errors.New("a different member already has this id or address")
 	ErrPeerUnknown = errors.New("no member has this id")
+	ErrMembership  = errors.New("membership change refused")
 )
 
 // AddVoter adds a member; adding a member that is already there with the
@@ -313,12 +314,18 @@ func (n *Node) RemoveServer(id string, timeout time.Duration) error {
 	if err != nil {
 		return err
 	}
-	found := false
+	found, voters := false, 0
 	for _, p := range peers {
 		found = found || p.ID == id
+		if p.Suffrage == raft.Voter.String() {
+			voters++
+		}
 	}
 	if !found {
 		return fmt.Errorf("%w: %q", ErrPeerUnknown, id)
+	}
+	if voters <= 1 {
+		return fmt.Errorf("%w: %s is the only voter; removing it would leave no group", ErrMembership, id)
 	}
 	return n.leaderErr(n.raft.RemoveServer(raft.ServerID(id), 0, timeout).Error())
 }
@@ -326,6 +333,9 @@ func (n *Node) RemoveServer(id string, timeout time.Duration) error {
 // TransferLeadership hands leadership to id, or to the most up-to-date
 // follower when id is empty.
 func (n *Node) TransferLeadership(id string) error {
+	if n.Voters() <= 1 {
+		return fmt.Errorf("%w: no other voter to hand leadership to", ErrMembership)
+	}
 	if id == "" {
 		return n.leaderErr(n.raft.LeadershipTransfer().Error())
 	}

@@ -61,6 +61,8 @@ type Action struct {
 	FailoverKind string
 	By           string
 	Force        bool
+	// Cause is why a failover is wanted (raftstore.Cause*).
+	Cause string
 	// Refusal marks a note that declines a failover the votes called for
 	// (anti-flapping, maintenance, no candidate, master still heard): it
 	// goes to the audit history.
@@ -247,14 +249,14 @@ func Decide(in Input) Decision {
 				master, g.LastPromotionAt.UTC().Format(time.RFC3339), until.UTC().Format(time.RFC3339)))
 			return d
 		}
-		d.Actions = append(d.Actions, failover(g, view, fresh, p, in, master, fmt.Sprintf(
+		d.Actions = append(d.Actions, failover(g, view, fresh, p, in, master, raftstore.CauseODown, fmt.Sprintf(
 			"master %s objectively down (%d of %d members vote down, strategy %s)", master, mv.VotesDown, p.Members, p.NodeStrategy)))
 		return d
 	}
 
 	if mv.hasObs && mv.obs.Role == RoleMaster && g.MasterRunID != "" && mv.obs.RunID != "" && mv.obs.RunID != g.MasterRunID {
 		if r, ahead := replicaAhead(view, master, mv.obs.Offset); ahead {
-			d.Actions = append(d.Actions, failover(g, view, fresh, p, in, master, fmt.Sprintf(
+			d.Actions = append(d.Actions, failover(g, view, fresh, p, in, master, raftstore.CauseEmptyRestart, fmt.Sprintf(
 				"master %s restarted empty (run id %s, was %s; offset %d behind replica %s): failing over instead of resyncing from it",
 				master, short(mv.obs.RunID), short(g.MasterRunID), mv.obs.Offset, r)))
 			return d
@@ -462,7 +464,7 @@ func discover(g raftstore.Group, v *GroupView) (Action, bool) {
 
 // failover ranks the replicas and names the best one, or returns a note when
 // none can be promoted.
-func failover(g raftstore.Group, v GroupView, fresh []Report, p Params, in Input, master, reason string) Action {
+func failover(g raftstore.Group, v GroupView, fresh []Report, p Params, in Input, master, cause, reason string) Action {
 	ranking := Rank(v, master, p, len(fresh), in.inMaintenance)
 	votes := map[string]string{}
 	for _, r := range fresh {
@@ -491,7 +493,7 @@ func failover(g raftstore.Group, v GroupView, fresh []Report, p Params, in Input
 	}
 	return Action{
 		Kind: ActFailover, Group: g.Name, From: master, To: ranking[0].Addr, Epoch: g.Epoch + 1,
-		Reason: reason, Fence: fence, Votes: votes, Ranking: ranking,
+		Reason: reason, Fence: fence, Votes: votes, Ranking: ranking, Cause: cause,
 	}
 }
 

@@ -58,7 +58,7 @@ func (s *Service) beginFailover(ctx context.Context, a Action) error {
 		kind = raftstore.KindFailover
 	}
 	fo := raftstore.Failover{
-		Kind: kind, RequestedBy: a.By, Force: a.Force,
+		Kind: kind, RequestedBy: a.By, Force: a.Force, Cause: a.Cause,
 		Epoch: a.Epoch, From: a.From, To: a.To, Reason: a.Reason, Votes: a.Votes,
 		Ranking: a.Ranking, Fence: a.Fence, Leader: s.cfg.ID,
 	}
@@ -325,6 +325,6 @@ func (s *Service) requestFailover(group, to string, force bool, by string) (*raf
 	return s.startFailover(lead, Action{
 		Kind: ActFailover, Group: group, From: g.Master, To: target.Addr, Epoch: g.Epoch + 1,
 		Reason: reason, Fence: kind == raftstore.KindFailover && mv.VotesUp > 0, Ranking: ranking,
-		FailoverKind: kind, By: by, Force: force,
+		FailoverKind: kind, By: by, Force: force, Cause: raftstore.CauseRequested,
 	})
 }

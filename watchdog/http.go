@@ -54,7 +54,8 @@ func statusOf(err error) (int, string) {
 	case errors.Is(err, ErrUnauthorized):
 		return http.StatusUnauthorized, "unauthorized"
 	case errors.Is(err, ErrConflict), errors.Is(err, raftstore.ErrFailoverRunning), errors.Is(err, raftstore.ErrGroupExists),
-		errors.Is(err, raftstore.ErrNodeInUse), errors.Is(err, raftstore.ErrPeerExists), errors.Is(err, raftstore.ErrStaleEpoch):
+		errors.Is(err, raftstore.ErrNodeInUse), errors.Is(err, raftstore.ErrPeerExists), errors.Is(err, raftstore.ErrStaleEpoch),
+		errors.Is(err, raftstore.ErrMembership):
 		return http.StatusConflict, "conflict"
 	case errors.Is(err, ErrNoLeader), errors.Is(err, raftstore.ErrNotLeader), errors.Is(err, ErrNoQuorum):
 		return http.StatusServiceUnavailable, "unavailable"
@@ -260,7 +261,7 @@ func decode(r *http.Request, v any) error {
 			return fmt.Errorf("%w: body: %v", ErrBadRequest, err)
 		}
 	}
-	if dec.More() {
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return fmt.Errorf("%w: body holds more than one JSON value", ErrBadRequest)
 	}
 	return nil
@@ -363,8 +364,11 @@ func (s *Service) groupStatus(g raftstore.Group) GroupStatus {
 	stale := !hasView || age > 3*s.cfg.Detection.ProbeInterval.D()
 	gs := GroupStatus{
 		Name: g.Name, Master: g.Master, Epoch: g.Epoch, Status: g.Status, Reason: g.Reason,
-		Failover: g.Failover, LastFailover: g.LastFailover, ViewAgeMs: age.Milliseconds(),
-		Reporters: v.Reporters,
+		Failover: g.Failover, LastFailover: g.LastFailover, ViewAgeMs: -1,
+		Reporters: append([]string{}, v.Reporters...),
+	}
+	if hasView {
+		gs.ViewAgeMs = age.Milliseconds()
 	}
 	if g.Failover != nil {
 		gs.Status = "failing_over"

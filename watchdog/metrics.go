@@ -12,23 +12,17 @@ import (
 
 // Metrics are the watchdog's Prometheus metrics, on a registry of its own.
 type Metrics struct {
-	reg            *prometheus.Registry
-	probeLatency   *prometheus.HistogramVec
-	probeFailures  *prometheus.CounterVec
-	nodeHealth     *prometheus.GaugeVec
-	nodeVotesDown  *prometheus.GaugeVec
-	failovers      *prometheus.CounterVec
-	failoverTime   *prometheus.HistogramVec
-	reports        *prometheus.CounterVec
-	groupEpoch     *prometheus.GaugeVec
-	reattachments  *prometheus.CounterVec
-	refusals       *prometheus.CounterVec
-	raftState      *prometheus.GaugeVec
-	raftTerm       prometheus.Gauge
-	raftCommit     prometheus.Gauge
-	raftApplied    prometheus.Gauge
-	raftContactAge prometheus.Gauge
-	raftPeers      prometheus.Gauge
+	reg           *prometheus.Registry
+	probeLatency  *prometheus.HistogramVec
+	probeFailures *prometheus.CounterVec
+	nodeHealth    *prometheus.GaugeVec
+	nodeVotesDown *prometheus.GaugeVec
+	failovers     *prometheus.CounterVec
+	failoverTime  *prometheus.HistogramVec
+	reports       *prometheus.CounterVec
+	groupEpoch    *prometheus.GaugeVec
+	reattachments *prometheus.CounterVec
+	refusals      *prometheus.CounterVec
 }
 
 // RaftStats is what the metrics read from the Raft node at scrape time.
@@ -78,21 +72,12 @@ func NewMetrics(raft RaftStats) *Metrics {
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "warden_failover_refusals_total", Help: "Failovers the votes called for but that were declined (window, maintenance, no candidate, master still heard).",
 		}, []string{"group"}),
-		raftState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "warden_raft_state", Help: "1 for this member's current Raft state.",
-		}, []string{"state"}),
-		raftTerm:       prometheus.NewGauge(prometheus.GaugeOpts{Name: "warden_raft_term", Help: "Current Raft term."}),
-		raftCommit:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "warden_raft_commit_index", Help: "Raft commit index."}),
-		raftApplied:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "warden_raft_applied_index", Help: "Raft index applied to the state."}),
-		raftContactAge: prometheus.NewGauge(prometheus.GaugeOpts{Name: "warden_raft_last_contact_seconds", Help: "Seconds since this member last heard from the leader (0 on the leader)."}),
-		raftPeers:      prometheus.NewGauge(prometheus.GaugeOpts{Name: "warden_raft_voters", Help: "Voting members in the Raft configuration."}),
 	}
 	m.reg.MustRegister(m.probeLatency, m.probeFailures, m.nodeHealth, m.nodeVotesDown, m.failovers, m.failoverTime,
-		m.reports, m.groupEpoch, m.reattachments, m.refusals, m.raftState, m.raftTerm, m.raftCommit, m.raftApplied,
-		m.raftContactAge, m.raftPeers,
+		m.reports, m.groupEpoch, m.reattachments, m.refusals,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if raft != nil {
-		m.reg.MustRegister(&raftCollector{m: m, raft: raft})
+		m.reg.MustRegister(newRaftCollector(raft))
 	}
 	return m
 }
@@ -102,37 +87,61 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 }
 
-// raftCollector refreshes the Raft gauges at scrape time.
+// raftCollector reads the Raft node at scrape time.
 type raftCollector struct {
-	m    *Metrics
-	raft RaftStats
+	raft                                      RaftStats
+	state, term, commit, applied, contact, vs *prometheus.Desc
 }
 
-func (c *raftCollector) Describe(chan<- *prometheus.Desc) {}
+func newRaftCollector(r RaftStats) *raftCollector {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc(name, help, labels, nil)
+	}
+	return &raftCollector{
+		raft:    r,
+		state:   d("warden_raft_state", "1 for this member's current Raft state.", "state"),
+		term:    d("warden_raft_term", "Current Raft term."),
+		commit:  d("warden_raft_commit_index", "Raft commit index."),
+		applied: d("warden_raft_applied_index", "Raft index applied to the state."),
+		contact: d("warden_raft_last_contact_seconds", "Seconds since this member last heard from the leader (0 on the leader)."),
+		vs:      d("warden_raft_voters", "Voting members in the Raft configuration."),
+	}
+}
 
-func (c *raftCollector) Collect(chan<- prometheus.Metric) {
+func (c *raftCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.state, c.term, c.commit, c.applied, c.contact, c.vs} {
+		ch <- d
+	}
+}
+
+func (c *raftCollector) Collect(ch chan<- prometheus.Metric) {
 	st := c.raft.Stats()
 	num := func(k string) float64 {
 		v, _ := strconv.ParseFloat(st[k], 64)
 		return v
 	}
-	c.m.raftTerm.Set(num("term"))
-	c.m.raftCommit.Set(num("commit_index"))
-	c.m.raftApplied.Set(num("applied_index"))
-	c.m.raftPeers.Set(float64(c.raft.Voters()))
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	gauge(c.term, num("term"))
+	gauge(c.commit, num("commit_index"))
+	gauge(c.applied, num("applied_index"))
+	gauge(c.vs, float64(c.raft.Voters()))
 	state := c.raft.State()
 	for _, s := range []string{"Leader", "Follower", "Candidate", "Shutdown"} {
 		v := 0.0
 		if s == state {
 			v = 1
 		}
-		c.m.raftState.WithLabelValues(s).Set(v)
+		gauge(c.state, v, s)
 	}
-	if state == "Leader" {
-		c.m.raftContactAge.Set(0)
-	} else if lc := c.raft.LastContact(); !lc.IsZero() {
-		c.m.raftContactAge.Set(time.Since(lc).Seconds())
+	age := 0.0
+	if state != "Leader" {
+		if lc := c.raft.LastContact(); !lc.IsZero() {
+			age = time.Since(lc).Seconds()
+		}
 	}
+	gauge(c.contact, age)
 }
 
 func (m *Metrics) observeProbe(node string, ok bool, latency time.Duration) {

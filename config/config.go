@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
+	"path"
 	"reflect"
 	"regexp"
 	"sort"
@@ -43,7 +45,32 @@ type Config struct {
 	Failover  FailoverConfig  `yaml:"failover"`
 	Redis     RedisConfig     `yaml:"redis"`
 	Log       LogConfig       `yaml:"log"`
+	Events    EventsConfig    `yaml:"events"`
+	Webhooks  []WebhookConfig `yaml:"webhooks,omitempty"`
 	Groups    []GroupConfig   `yaml:"groups"`
+}
+
+// EventsConfig governs the replicated event log.
+type EventsConfig struct {
+	// Retention is how many events the log keeps (the oldest are dropped).
+	Retention int `yaml:"retention"`
+}
+
+// WebhookConfig is one alert receiver.
+type WebhookConfig struct {
+	Name string `yaml:"name"`
+	URL  string `yaml:"url"`
+	// SecretFile holds the HMAC-SHA256 key that signs every delivery.
+	SecretFile string `yaml:"secret_file"`
+	// Events are globs of event kinds (failover_*, quorum_lost); empty: all.
+	Events []string `yaml:"events"`
+	// Format is json (the event as it is) or slack ({"text": ...}).
+	Format string `yaml:"format"`
+	// Timeout bounds one POST.
+	Timeout Duration `yaml:"timeout"`
+	// GiveUpAfter: an event not delivered this long after it happened is
+	// dropped with a webhook_failed event.
+	GiveUpAfter Duration `yaml:"give_up_after"`
 }
 
 // RaftConfig is the watchdog group's own consensus layer.
@@ -168,7 +195,8 @@ func Default() Config {
 			BlockAfter:    Duration(time.Minute),
 			Timeout:       Duration(30 * time.Second),
 		},
-		Log: LogConfig{Level: "info", Format: "console"},
+		Log:    LogConfig{Level: "info", Format: "console"},
+		Events: EventsConfig{Retention: 10000},
 	}
 }
 
@@ -264,6 +292,18 @@ func walkKeys(n *yaml.Node, t reflect.Type, path string) error {
 
 // fillDerived sets defaults that depend on other keys.
 func (c *Config) fillDerived() {
+	for i := range c.Webhooks {
+		h := &c.Webhooks[i]
+		if h.Format == "" {
+			h.Format = "json"
+		}
+		if h.Timeout == 0 {
+			h.Timeout = Duration(5 * time.Second)
+		}
+		if h.GiveUpAfter == 0 {
+			h.GiveUpAfter = Duration(time.Hour)
+		}
+	}
 	if c.Raft.Advertise == "" {
 		c.Raft.Advertise = c.Raft.Bind
 	}
@@ -464,6 +504,44 @@ func (c *Config) Validate() error {
 		bad("log.format %q must be console or json", c.Log.Format)
 	}
 
+	if c.Events.Retention < 100 {
+		bad("events.retention must be at least 100")
+	}
+	hooks := map[string]bool{}
+	for i, h := range c.Webhooks {
+		key := fmt.Sprintf("webhooks[%d]", i)
+		switch {
+		case h.Name == "":
+			bad("%s.name is required", key)
+		case !ValidName(h.Name):
+			bad("%s.name %q may hold only letters, digits, _ . - (at most 64)", key, h.Name)
+		case hooks[h.Name]:
+			bad("%s.name %q is used by another webhook", key, h.Name)
+		}
+		hooks[h.Name] = true
+		if u, err := url.Parse(h.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("%s.url %q must be an http:// or https:// URL", key, h.URL)
+		}
+		if h.SecretFile == "" {
+			bad("%s.secret_file is required (the HMAC-SHA256 key that signs deliveries)", key)
+		} else if _, err := os.Stat(h.SecretFile); err != nil {
+			bad("%s.secret_file: %v", key, err)
+		}
+		for j, g := range h.Events {
+			if _, err := path.Match(g, "x"); err != nil || g == "" {
+				bad("%s.events[%d]: %q is not a valid glob", key, j, g)
+			}
+		}
+		switch h.Format {
+		case "", "json", "slack":
+		default:
+			bad("%s.format %q must be json or slack", key, h.Format)
+		}
+		if h.Timeout.D() < 0 || h.GiveUpAfter.D() < 0 {
+			bad("%s: timeout and give_up_after must not be negative", key)
+		}
+	}
+
 	seenGroup := map[string]bool{}
 	owner := map[string]string{}
 	for i, g := range c.Groups {
@@ -518,6 +596,11 @@ func isLoopback(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// Secret reads webhook h's signing key.
+func (h WebhookConfig) Secret() (string, error) {
+	return readSecret("webhooks "+h.Name+" secret_file", h.SecretFile)
 }
 
 // Token reads the API bearer token from http.token_file ("" when unset).

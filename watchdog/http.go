@@ -109,6 +109,8 @@ type route struct {
 	write bool
 	// open: no token needed.
 	open bool
+	// raw serves the route itself (streams).
+	raw http.HandlerFunc
 }
 
 // routes is the whole API: every route and its method, in one table.
@@ -124,6 +126,7 @@ func (s *Service) routes() []route {
 		{method: "POST", path: "/v1/nodes/{addr}/maintenance", h: s.postMaintenance, write: true},
 		{method: "GET", path: "/v1/maintenance", h: s.getMaintenance},
 		{method: "GET", path: "/v1/history", h: s.getHistory},
+		{method: "GET", path: "/v1/events", raw: s.serveEvents},
 		{method: "GET", path: "/v1/raft/peers", h: s.getPeers},
 		{method: "POST", path: "/v1/raft/peers", h: s.postPeer, write: true},
 		{method: "DELETE", path: "/v1/raft/peers/{id}", h: s.deletePeer, write: true},
@@ -138,7 +141,10 @@ func (s *Service) routes() []route {
 func (s *Service) apiHandler(forwarded bool) http.Handler {
 	mux := http.NewServeMux()
 	for _, rt := range s.routes() {
-		h := s.wrap(rt.h)
+		var h http.Handler = s.wrap(rt.h)
+		if rt.raw != nil {
+			h = rt.raw
+		}
 		var next http.Handler = h
 		if rt.write || isConsistentRead(rt) {
 			next = s.forward(rt, h, forwarded)
@@ -155,7 +161,7 @@ func (s *Service) apiHandler(forwarded bool) http.Handler {
 	return mux
 }
 
-func isConsistentRead(rt route) bool { return rt.method == "GET" && !rt.open }
+func isConsistentRead(rt route) bool { return rt.method == "GET" && !rt.open && rt.raw == nil }
 
 func limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -299,6 +305,10 @@ type Status struct {
 	LeaderAddr string           `json:"leader_addr"`
 	Peers      []raftstore.Peer `json:"peers"`
 	Groups     int              `json:"groups"`
+	LastEvent  uint64           `json:"last_event"`
+	// Webhooks: the delivery state of every configured hook (pending
+	// counts and errors are known on the leader only).
+	Webhooks []hookStatus `json:"webhooks"`
 }
 
 func (s *Service) getStatus(*http.Request) (any, error) {
@@ -307,10 +317,98 @@ func (s *Service) getStatus(*http.Request) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read raft configuration: %w", err)
 	}
-	return Status{
+	st := Status{
 		ID: s.cfg.ID, RaftState: s.node.State(), LeaderID: id, LeaderAddr: addr,
-		Peers: peers, Groups: len(s.fsm.Groups()),
-	}, nil
+		Peers: peers, Groups: len(s.fsm.Groups()), LastEvent: s.fsm.LastEventSeq(), Webhooks: []hookStatus{},
+	}
+	for _, h := range s.cfg.Webhooks {
+		hs := hookStatus{Name: h.Name}
+		s.mu.Lock()
+		if cur, ok := s.hooks[h.Name]; ok && s.node.IsLeader() {
+			hs = *cur
+		}
+		s.mu.Unlock()
+		hs.Cursor, _ = s.fsm.HookCursor(h.Name)
+		st.Webhooks = append(st.Webhooks, hs)
+	}
+	return st, nil
+}
+
+// serveEvents is GET /v1/events?since=SEQ&limit=N: the retained events
+// after SEQ as JSON, or, with Accept: text/event-stream, a live stream
+// (Server-Sent Events) that resumes after Last-Event-ID.
+func (s *Service) serveEvents(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var since uint64
+	for _, v := range []struct{ name, val string }{{"since", q.Get("since")}, {"Last-Event-ID", r.Header.Get("Last-Event-ID")}} {
+		if v.val == "" {
+			continue
+		}
+		n, err := strconv.ParseUint(v.val, 10, 64)
+		if err != nil {
+			writeError(w, fmt.Errorf("%w: %s %q is not an event sequence number", ErrBadRequest, v.name, v.val))
+			return
+		}
+		since = max(since, n)
+	}
+	limit := 1000
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 10000 {
+			writeError(w, fmt.Errorf("%w: limit %q must be a number from 1 to 10000", ErrBadRequest, l))
+			return
+		}
+		limit = n
+	}
+	if !strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
+		evs, oldest := s.fsm.EventsSince(since, limit)
+		if evs == nil {
+			evs = []raftstore.Event{}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"events": evs, "oldest": oldest, "last": s.fsm.LastEventSeq()})
+		return
+	}
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		writeError(w, errors.New("streaming is not supported by this connection"))
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	fl.Flush()
+	keepalive := time.NewTicker(15 * time.Second)
+	defer keepalive.Stop()
+	for {
+		changed := s.fsm.Changed()
+		evs, _ := s.fsm.EventsSince(since, limit)
+		for _, e := range evs {
+			b, err := json.Marshal(e)
+			if err != nil {
+				return
+			}
+			if _, err := fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.Seq, e.Kind, b); err != nil {
+				return
+			}
+			since = e.Seq
+		}
+		if len(evs) > 0 {
+			fl.Flush()
+			if len(evs) == limit {
+				continue
+			}
+		}
+		select {
+		case <-r.Context().Done():
+			return
+		case <-changed:
+		case <-keepalive.C:
+			if _, err := io.WriteString(w, ": keepalive\n\n"); err != nil {
+				return
+			}
+			fl.Flush()
+		}
+	}
 }
 
 func (s *Service) getHealthz(*http.Request) (any, error) {

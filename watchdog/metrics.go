@@ -12,17 +12,19 @@ import (
 
 // Metrics are the watchdog's Prometheus metrics, on a registry of its own.
 type Metrics struct {
-	reg           *prometheus.Registry
-	probeLatency  *prometheus.HistogramVec
-	probeFailures *prometheus.CounterVec
-	nodeHealth    *prometheus.GaugeVec
-	nodeVotesDown *prometheus.GaugeVec
-	failovers     *prometheus.CounterVec
-	failoverTime  *prometheus.HistogramVec
-	reports       *prometheus.CounterVec
-	groupEpoch    *prometheus.GaugeVec
-	reattachments *prometheus.CounterVec
-	refusals      *prometheus.CounterVec
+	reg               *prometheus.Registry
+	probeLatency      *prometheus.HistogramVec
+	probeFailures     *prometheus.CounterVec
+	nodeHealth        *prometheus.GaugeVec
+	nodeVotesDown     *prometheus.GaugeVec
+	failovers         *prometheus.CounterVec
+	failoverTime      *prometheus.HistogramVec
+	reports           *prometheus.CounterVec
+	groupEpoch        *prometheus.GaugeVec
+	reattachments     *prometheus.CounterVec
+	refusals          *prometheus.CounterVec
+	webhookDeliveries *prometheus.CounterVec
+	webhookFailed     *prometheus.CounterVec
 }
 
 // RaftStats is what the metrics read from the Raft node at scrape time.
@@ -72,8 +74,14 @@ func NewMetrics(raft RaftStats) *Metrics {
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "warden_failover_refusals_total", Help: "Failovers the votes called for but that were declined (window, maintenance, no candidate, master still heard).",
 		}, []string{"group"}),
+		webhookDeliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "warden_webhook_deliveries_total", Help: "Webhook POSTs by outcome (ok, error).",
+		}, []string{"webhook", "outcome"}),
+		webhookFailed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "warden_webhook_failed_total", Help: "Events a webhook gave up on.",
+		}, []string{"webhook"}),
 	}
-	m.reg.MustRegister(m.probeLatency, m.probeFailures, m.nodeHealth, m.nodeVotesDown, m.failovers, m.failoverTime,
+	m.reg.MustRegister(m.webhookDeliveries, m.webhookFailed, m.probeLatency, m.probeFailures, m.nodeHealth, m.nodeVotesDown, m.failovers, m.failoverTime,
 		m.reports, m.groupEpoch, m.reattachments, m.refusals,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if raft != nil {

@@ -67,6 +67,9 @@ type Service struct {
 	notes   map[string]string    // last note logged per group
 	reatt   map[string]time.Time // node → re-attach cooldown end
 	lead    *leadership          // set while the leader loop runs
+	hooks   map[string]*hookStatus
+	// noLeaderSince is when this member last lost sight of any leader.
+	noLeaderSince time.Time
 }
 
 // leadership is the running leader loop's context: actions started by API
@@ -99,6 +102,7 @@ func New(cfg config.Config, node Raft, password, token string, lg *zap.Logger) *
 		busy:      map[string]bool{},
 		notes:     map[string]string{},
 		reatt:     map[string]time.Time{},
+		hooks:     map[string]*hookStatus{},
 	}
 	dialTimeout := cfg.Detection.ProbeInterval.D() * 2
 	s.peer = &http.Client{
@@ -154,7 +158,8 @@ func (s *Service) Run(ctx context.Context) error {
 	run(s.leadershipLoop)
 
 	errc := make(chan error, 2)
-	peerSrv := &http.Server{Handler: s.peerHandler(), ReadHeaderTimeout: 5 * time.Second}
+	base := func(net.Listener) context.Context { return ctx }
+	peerSrv := &http.Server{Handler: s.peerHandler(), ReadHeaderTimeout: 5 * time.Second, BaseContext: base}
 	if ln := s.node.PeerListener(); ln != nil {
 		go func() {
 			if err := peerSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, raftstore.ErrMuxClosed) {
@@ -171,7 +176,7 @@ func (s *Service) Run(ctx context.Context) error {
 	if apiTLS != nil {
 		apiLn = tls.NewListener(apiLn, apiTLS)
 	}
-	apiSrv := &http.Server{Handler: s.apiHandler(false), ReadHeaderTimeout: 5 * time.Second}
+	apiSrv := &http.Server{Handler: s.apiHandler(false), ReadHeaderTimeout: 5 * time.Second, BaseContext: base}
 	go func() {
 		if err := apiSrv.Serve(apiLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("http api: %w", err)
@@ -336,6 +341,17 @@ func (s *Service) leadershipLoop(ctx context.Context) {
 		case <-check.C:
 		}
 		leading := s.node.IsLeader()
+		if addr, _ := s.node.Leader(); addr == "" {
+			s.mu.Lock()
+			if s.noLeaderSince.IsZero() {
+				s.noLeaderSince = time.Now()
+			}
+			s.mu.Unlock()
+		} else if !leading {
+			s.mu.Lock()
+			s.noLeaderSince = time.Time{}
+			s.mu.Unlock()
+		}
 		switch {
 		case leading && lead == nil:
 			lead = s.startLeader(ctx)
@@ -390,7 +406,16 @@ func (s *Service) leaderLoop(ctx context.Context) {
 		s.lead = nil
 		s.mu.Unlock()
 	}()
+	s.announceLeadership(ctx)
+	for _, h := range s.cfg.Webhooks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.runWebhook(ctx, h)
+		}()
+	}
 	trusted := map[string]bool{}
+	tracker := newEventTracker()
 	tick := time.NewTicker(s.cfg.Detection.ProbeInterval.D())
 	defer tick.Stop()
 	for {
@@ -400,7 +425,33 @@ func (s *Service) leaderLoop(ctx context.Context) {
 		case <-s.kick:
 		case <-tick.C:
 		}
-		s.reconcile(ctx, &wg, trusted)
+		s.reconcile(ctx, &wg, trusted, tracker)
+	}
+}
+
+// announceLeadership records that this member leads, and, when the group
+// went without any leader for longer than an election normally takes, the
+// loss of quorum and its end (a lost quorum cannot be written when it
+// happens).
+func (s *Service) announceLeadership(ctx context.Context) {
+	now := time.Now()
+	s.mu.Lock()
+	lost := s.noLeaderSince
+	s.noLeaderSince = time.Time{}
+	s.mu.Unlock()
+	var evs []raftstore.Event
+	if !lost.IsZero() && now.Sub(lost) > 4*s.cfg.Raft.ElectionTimeout.D() {
+		gap := now.Sub(lost).Round(time.Millisecond)
+		evs = append(evs,
+			raftstore.Event{At: lost, Kind: raftstore.EvQuorumLost, Severity: raftstore.SeverityCritical, Watchdog: s.cfg.ID,
+				Message: fmt.Sprintf("the watchdog group had no leader from %s (seen by %s)", lost.UTC().Format(time.RFC3339Nano), s.cfg.ID)},
+			raftstore.Event{At: now, Kind: raftstore.EvQuorumRegained, Severity: raftstore.SeverityWarning, Watchdog: s.cfg.ID,
+				Message: fmt.Sprintf("the watchdog group has a leader again after %s", gap), Details: map[string]string{"without_leader_ms": fmt.Sprint(gap.Milliseconds())}})
+	}
+	evs = append(evs, raftstore.Event{At: now, Kind: raftstore.EvLeaderChanged, Severity: raftstore.SeverityInfo, Watchdog: s.cfg.ID,
+		Message: fmt.Sprintf("%s leads the watchdog group (term %s)", s.cfg.ID, s.node.Stats()["term"])})
+	if err := s.node.Apply(ctx, &raftstore.Events{Events: evs, Keep: s.cfg.Events.Retention, At: now}); err != nil {
+		s.log.Warn("record leadership", zap.Error(err))
 	}
 }
 
@@ -437,12 +488,18 @@ func sameNodes(a, b []string) bool {
 	return true
 }
 
-func (s *Service) reconcile(ctx context.Context, wg *sync.WaitGroup, trusted map[string]bool) {
+func (s *Service) reconcile(ctx context.Context, wg *sync.WaitGroup, trusted map[string]bool, tracker *eventTracker) {
 	params := ParamsFrom(s.cfg, s.node.Voters())
 	reports := s.snapshotReports()
 	maint := s.fsm.Maintenance()
 	now := time.Now()
 	views := map[string]GroupView{}
+	var fresh []Report
+	for _, r := range reports {
+		if now.Sub(r.ReceivedAt) <= params.FreshnessInterval {
+			fresh = append(fresh, r)
+		}
+	}
 	for _, g := range s.fsm.Groups() {
 		s.mu.Lock()
 		busy := s.busy[g.Name]
@@ -459,6 +516,12 @@ func (s *Service) reconcile(ctx context.Context, wg *sync.WaitGroup, trusted map
 		d.View.Group = g.Name
 		views[g.Name] = d.View
 		s.metrics.observeView(d.View, g.Epoch)
+		// What was observed goes to the log before what is done about it.
+		if evs := tracker.observe(g.Name, g.Nodes, fresh, d.View, g.Epoch); len(evs) > 0 {
+			if err := s.node.Apply(ctx, &raftstore.Events{Events: evs, Keep: s.cfg.Events.Retention, At: now}); err != nil {
+				s.log.Warn("record observed events", zap.Error(err))
+			}
+		}
 		noted := false
 		for _, a := range d.Actions {
 			if a.Kind == ActNote {

@@ -308,3 +308,62 @@ func FuzzDecode(f *testing.F) {
 		fsm.Apply(&raft.Log{Index: 1, Type: raft.LogCommand, Data: again})
 	})
 }
+
+func TestFSMEvents(t *testing.T) {
+	f := seeded(t)
+	_, _ = f.EventsSince(0, 0)
+	changed := f.Changed()
+	mustApply(t, f, 3, &FailoverBegin{Group: "g", Failover: Failover{Epoch: 1, From: "a:1", To: "b:1", Cause: CauseEmptyRestart}, At: at})
+	select {
+	case <-changed:
+	default:
+		t.Fatal("Changed was not closed by an applied command")
+	}
+	mustApply(t, f, 4, &FailoverPromoted{Group: "g", Epoch: 1, At: at})
+	mustApply(t, f, 5, &FailoverEnd{Group: "g", Epoch: 1, OK: true, At: at})
+	evs, _ := f.EventsSince(0, 0)
+	var kinds []string
+	for i, e := range evs {
+		kinds = append(kinds, e.Kind)
+		if e.Seq != uint64(i+1) {
+			t.Fatalf("event %d has seq %d", i, e.Seq)
+		}
+	}
+	want := []string{EvGroupAdded, EvMasterDiscovered, EvEmptyRestart, EvFailoverStarted, EvMasterSwitched, EvFailoverCompleted}
+	if !reflect.DeepEqual(kinds, want) {
+		t.Fatalf("events %v, want %v", kinds, want)
+	}
+	if sw := evs[4]; sw.Details["old_master"] != "a:1" || sw.Details["new_master"] != "b:1" || sw.Epoch != 1 {
+		t.Fatalf("master_switched %+v", sw)
+	}
+	if got, _ := f.EventsSince(4, 1); len(got) != 1 || got[0].Seq != 5 {
+		t.Fatalf("EventsSince(4, 1) = %+v", got)
+	}
+
+	// Observed events: validated as a whole, and the retention trims.
+	if err := apply(t, f, 6, &Events{Events: []Event{{Kind: EvNodeSDown}, {Kind: ""}}, At: at}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("an event without a kind: %v", err)
+	}
+	if f.LastEventSeq() != 6 {
+		t.Fatalf("a refused batch appended events: last seq %d", f.LastEventSeq())
+	}
+	var batch []Event
+	for i := 0; i < 150; i++ {
+		batch = append(batch, Event{Kind: EvNodeSDown, Node: "a:1", Watchdog: "w1"})
+	}
+	mustApply(t, f, 7, &Events{Events: batch, Keep: 100, At: at})
+	evs, oldest := f.EventsSince(0, 0)
+	if len(evs) != 100 || oldest != 57 || evs[99].Seq != 156 || evs[0].At.IsZero() {
+		t.Fatalf("after trimming: %d events, oldest %d, newest %d", len(evs), oldest, evs[len(evs)-1].Seq)
+	}
+
+	// Webhook cursors only move forward.
+	mustApply(t, f, 8, &HookCursor{Hook: "ops", Seq: 120, At: at})
+	mustApply(t, f, 9, &HookCursor{Hook: "ops", Seq: 110, At: at})
+	if c, ok := f.HookCursor("ops"); !ok || c != 120 {
+		t.Fatalf("cursor %d, %v", c, ok)
+	}
+	if err := apply(t, f, 10, &HookCursor{Seq: 1, At: at}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("cursor without a hook: %v", err)
+	}
+}

@@ -657,3 +657,42 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestWebhooksAndEvents(t *testing.T) {
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "hook.secret")
+	if err := os.WriteFile(secret, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hook := func(body string) string {
+		return example + "webhooks:\n" + body
+	}
+	good := hook("  - name: ops\n    url: https://hooks.example/warden\n    secret_file: " + secret + "\n    events: [failover_*, quorum_lost]\n")
+	c, err := Parse([]byte(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := c.Webhooks[0]
+	if h.Format != "json" || h.Timeout.D() != 5*time.Second || h.GiveUpAfter.D() != time.Hour || len(h.Events) != 2 {
+		t.Fatalf("webhook defaults: %+v", h)
+	}
+	if s, err := h.Secret(); err != nil || s != "s3cret" {
+		t.Fatalf("secret %q, %v", s, err)
+	}
+	for name, tc := range map[string]struct{ yaml, key string }{
+		"no name":         {hook("  - url: https://x.example/\n    secret_file: " + secret + "\n"), "webhooks[0].name"},
+		"bad url":         {hook("  - name: a\n    url: ftp://x.example/\n    secret_file: " + secret + "\n"), "webhooks[0].url"},
+		"no secret":       {hook("  - name: a\n    url: https://x.example/\n"), "webhooks[0].secret_file"},
+		"missing secret":  {hook("  - name: a\n    url: https://x.example/\n    secret_file: " + secret + ".nope\n"), "webhooks[0].secret_file"},
+		"bad glob":        {hook("  - name: a\n    url: https://x.example/\n    secret_file: " + secret + "\n    events: ['[']\n"), "webhooks[0].events[0]"},
+		"bad format":      {hook("  - name: a\n    url: https://x.example/\n    secret_file: " + secret + "\n    format: xml\n"), "webhooks[0].format"},
+		"duplicate":       {hook("  - name: a\n    url: https://x.example/\n    secret_file: " + secret + "\n  - name: a\n    url: https://y.example/\n    secret_file: " + secret + "\n"), "webhooks[1].name"},
+		"unknown key":     {hook("  - name: a\n    url: https://x.example/\n    secret_file: " + secret + "\n    retries: 3\n"), "webhooks[0].retries"},
+		"retention small": {example + "events:\n  retention: 5\n", "events.retention"},
+	} {
+		_, err := Parse([]byte(tc.yaml))
+		if err == nil || !strings.Contains(err.Error(), tc.key) {
+			t.Errorf("%s: error %v, want one naming %s", name, err, tc.key)
+		}
+	}
+}

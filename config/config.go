@@ -45,9 +45,25 @@ type Config struct {
 	Failover  FailoverConfig  `yaml:"failover"`
 	Redis     RedisConfig     `yaml:"redis"`
 	Log       LogConfig       `yaml:"log"`
+	Sentinel  SentinelConfig  `yaml:"sentinel"`
 	Events    EventsConfig    `yaml:"events"`
 	Webhooks  []WebhookConfig `yaml:"webhooks,omitempty"`
 	Groups    []GroupConfig   `yaml:"groups"`
+}
+
+// SentinelConfig is the Sentinel-protocol endpoint existing Sentinel
+// clients use to find the master.
+type SentinelConfig struct {
+	// Listen is the RESP address (e.g. 127.0.0.1:26379); empty disables.
+	Listen string `yaml:"listen"`
+	// Advertise is the address other watchdogs report for this one in
+	// SENTINEL sentinels; default: listen.
+	Advertise string `yaml:"advertise"`
+	// PasswordFile, when set, makes every command but AUTH and HELLO
+	// require AUTH with this password first.
+	PasswordFile string `yaml:"password_file"`
+	// MaxConnections bounds the open client connections.
+	MaxConnections int `yaml:"max_connections"`
 }
 
 // EventsConfig governs the replicated event log.
@@ -195,8 +211,9 @@ func Default() Config {
 			BlockAfter:    Duration(time.Minute),
 			Timeout:       Duration(30 * time.Second),
 		},
-		Log:    LogConfig{Level: "info", Format: "console"},
-		Events: EventsConfig{Retention: 10000},
+		Log:      LogConfig{Level: "info", Format: "console"},
+		Events:   EventsConfig{Retention: 10000},
+		Sentinel: SentinelConfig{MaxConnections: 1000},
 	}
 }
 
@@ -292,6 +309,9 @@ func walkKeys(n *yaml.Node, t reflect.Type, path string) error {
 
 // fillDerived sets defaults that depend on other keys.
 func (c *Config) fillDerived() {
+	if c.Sentinel.Advertise == "" {
+		c.Sentinel.Advertise = c.Sentinel.Listen
+	}
 	for i := range c.Webhooks {
 		h := &c.Webhooks[i]
 		if h.Format == "" {
@@ -504,6 +524,24 @@ func (c *Config) Validate() error {
 		bad("log.format %q must be console or json", c.Log.Format)
 	}
 
+	if c.Sentinel.Listen != "" {
+		if err := ValidateAddr(c.Sentinel.Listen); err != nil {
+			bad("sentinel.listen: %v", err)
+		}
+	}
+	if c.Sentinel.Advertise != "" {
+		if err := ValidateAddr(c.Sentinel.Advertise); err != nil {
+			bad("sentinel.advertise: %v", err)
+		}
+	}
+	if c.Sentinel.PasswordFile != "" {
+		if _, err := os.Stat(c.Sentinel.PasswordFile); err != nil {
+			bad("sentinel.password_file: %v", err)
+		}
+	}
+	if c.Sentinel.MaxConnections < 1 {
+		bad("sentinel.max_connections must be at least 1")
+	}
 	if c.Events.Retention < 100 {
 		bad("events.retention must be at least 100")
 	}
@@ -601,6 +639,11 @@ func isLoopback(addr string) bool {
 // Secret reads webhook h's signing key.
 func (h WebhookConfig) Secret() (string, error) {
 	return readSecret("webhooks "+h.Name+" secret_file", h.SecretFile)
+}
+
+// SentinelPassword reads sentinel.password_file ("" when unset).
+func (c *Config) SentinelPassword() (string, error) {
+	return readSecret("sentinel.password_file", c.Sentinel.PasswordFile)
 }
 
 // Token reads the API bearer token from http.token_file ("" when unset).

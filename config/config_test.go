@@ -321,8 +321,9 @@ func TestParseExample(t *testing.T) {
 			BlockAfter:    Duration(time.Minute),
 			Timeout:       Duration(30 * time.Second),
 		},
-		Log:    LogConfig{Level: "info", Format: "console"},
-		Events: EventsConfig{Retention: 10000},
+		Log:      LogConfig{Level: "info", Format: "console"},
+		Events:   EventsConfig{Retention: 10000},
+		Sentinel: SentinelConfig{MaxConnections: 1000},
 		Groups: []GroupConfig{{
 			Name:  "mymaster",
 			Nodes: []string{"127.0.0.1:6379", "127.0.0.1:6380", "127.0.0.1:6381"},

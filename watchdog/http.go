@@ -818,8 +818,12 @@ func (s *Service) peerHandler() http.Handler {
 		s.receive(rep)
 		s.mu.Lock()
 		views := s.views
+		sentinels := make(map[string]string, len(s.sentinels))
+		for k, v := range s.sentinels {
+			sentinels[k] = v
+		}
 		s.mu.Unlock()
-		return peerReply{Leader: s.cfg.ID, Views: views}, nil
+		return peerReply{Leader: s.cfg.ID, Views: views, Sentinels: sentinels}, nil
 	}))
 	mux.Handle("/", s.apiHandler(true))
 	return mux

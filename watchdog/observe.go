@@ -49,11 +49,13 @@ type Obs struct {
 // Report is one watchdog's views of every node, sent to the leader every
 // probe interval.
 type Report struct {
-	From string         `json:"from"`
-	Seq  uint64         `json:"seq"`
-	Tilt bool           `json:"tilt"`
-	Sent time.Time      `json:"sent"`
-	Obs  map[string]Obs `json:"obs"`
+	From string    `json:"from"`
+	Seq  uint64    `json:"seq"`
+	Tilt bool      `json:"tilt"`
+	Sent time.Time `json:"sent"`
+	// Sentinel is this watchdog's Sentinel-protocol address ("" when off).
+	Sentinel string         `json:"sentinel,omitempty"`
+	Obs      map[string]Obs `json:"obs"`
 	// ReceivedAt is set by the leader on receipt (its own clock), and is
 	// what freshness is judged by.
 	ReceivedAt time.Time `json:"-"`

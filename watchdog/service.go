@@ -68,6 +68,9 @@ type Service struct {
 	reatt   map[string]time.Time // node → re-attach cooldown end
 	lead    *leadership          // set while the leader loop runs
 	hooks   map[string]*hookStatus
+	// sentinels maps every member to its Sentinel-protocol address, as
+	// the leader learns it from the reports.
+	sentinels map[string]string
 	// noLeaderSince is when this member last lost sight of any leader.
 	noLeaderSince time.Time
 }
@@ -103,6 +106,7 @@ func New(cfg config.Config, node Raft, password, token string, lg *zap.Logger) *
 		notes:     map[string]string{},
 		reatt:     map[string]time.Time{},
 		hooks:     map[string]*hookStatus{},
+		sentinels: map[string]string{},
 	}
 	dialTimeout := cfg.Detection.ProbeInterval.D() * 2
 	s.peer = &http.Client{
@@ -157,7 +161,7 @@ func (s *Service) Run(ctx context.Context) error {
 	run(s.reportLoop)
 	run(s.leadershipLoop)
 
-	errc := make(chan error, 2)
+	errc := make(chan error, 4)
 	base := func(net.Listener) context.Context { return ctx }
 	peerSrv := &http.Server{Handler: s.peerHandler(), ReadHeaderTimeout: 5 * time.Second, BaseContext: base}
 	if ln := s.node.PeerListener(); ln != nil {
@@ -182,6 +186,21 @@ func (s *Service) Run(ctx context.Context) error {
 			errc <- fmt.Errorf("http api: %w", err)
 		}
 	}()
+	if s.cfg.Sentinel.Listen != "" {
+		password, err := s.cfg.SentinelPassword()
+		if err != nil {
+			cancel()
+			wg.Wait()
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.runSentinel(ctx, password); err != nil {
+				errc <- err
+			}
+		}()
+	}
 	s.log.Info("watchdog running", zap.String("http-listen", apiLn.Addr().String()), zap.String("raft-bind", s.cfg.Raft.Bind))
 
 	select {
@@ -257,14 +276,17 @@ func (s *Service) reportLoop(ctx context.Context) {
 		case <-s.prober.Nudge():
 		case <-deadline.C:
 		}
-		s.deliver(ctx, s.prober.Report(time.Now()))
+		r := s.prober.Report(time.Now())
+		r.Sentinel = s.cfg.Sentinel.Advertise
+		s.deliver(ctx, r)
 	}
 }
 
 // peerReply is the leader's answer to a report: its aggregated views.
 type peerReply struct {
-	Leader string               `json:"leader"`
-	Views  map[string]GroupView `json:"views"`
+	Leader    string               `json:"leader"`
+	Views     map[string]GroupView `json:"views"`
+	Sentinels map[string]string    `json:"sentinels,omitempty"`
 }
 
 func (s *Service) deliver(ctx context.Context, r Report) {
@@ -304,6 +326,9 @@ func (s *Service) deliver(ctx context.Context, r Report) {
 	}
 	s.mu.Lock()
 	s.views, s.viewAt = rep.Views, time.Now()
+	if rep.Sentinels != nil {
+		s.sentinels = rep.Sentinels
+	}
 	s.mu.Unlock()
 }
 
@@ -312,6 +337,9 @@ func (s *Service) receive(r Report) {
 	r.ReceivedAt = time.Now()
 	s.metrics.reports.WithLabelValues(r.From).Inc()
 	s.mu.Lock()
+	if r.Sentinel != "" {
+		s.sentinels[r.From] = r.Sentinel
+	}
 	s.reports[r.From] = r
 	s.mu.Unlock()
 	s.poke()

@@ -1418,3 +1418,36 @@ func TestAPIMetricsRaftGaugesAreCurrent(t *testing.T) {
 		t.Errorf("first scrape: warden_raft_term = %v, want the current term (at least 1)", v)
 	}
 }
+
+// A removed group's series leave /metrics: a gauge left behind keeps
+// reporting the last health of nodes nobody watches any more (and keeps an
+// alert on warden_node_health firing or silent forever). Run drives the
+// leader loop, which exports the views; the nodes refuse connections.
+func TestAPIMetricsForgetRemovedGroups(t *testing.T) {
+	m := newLeader(t, apiToken)
+	m.addGroup(t, "gone", refusedAddrs(t, 2)...)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	has := func(name string) bool {
+		_, ok := metricValue(m.scrape(t), name, map[string]string{"group": "gone"})
+		return ok
+	}
+	waitUntil(t, 10*time.Second, "the leader loop to export group gone", func() bool { return has("warden_node_health") })
+	m.call("DELETE", "/v1/groups/gone", "").expect(t, 200)
+	deadline := time.Now().Add(20 * m.s.cfg.Detection.ProbeInterval.D())
+	for time.Now().Before(deadline) && (has("warden_group_epoch") || has("warden_node_health") || has("warden_node_votes_down")) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, name := range []string{"warden_group_epoch", "warden_node_health", "warden_node_votes_down"} {
+		if has(name) {
+			t.Errorf("%s{group=\"gone\"} is still exported %s after the group was removed", name, 20*m.s.cfg.Detection.ProbeInterval.D())
+		}
+	}
+}

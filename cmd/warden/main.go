@@ -27,7 +27,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(), newValidateCmd(), newDemoCmd())
+	root.AddCommand(append([]*cobra.Command{newServeCmd(), newValidateCmd(), newDemoCmd()}, ctlCommands()...)...)
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "warden:", err)
 		os.Exit(1)

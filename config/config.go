@@ -415,7 +415,7 @@ func (c *Config) Validate() error {
 		bad("raft.bootstrap must list the initial members as id=host:port (this member included), or set raft.join: true to join a running group")
 	} else if c.Raft.Join && len(c.Raft.Bootstrap) > 0 {
 		bad("raft.join: a joining member must not list raft.bootstrap (it would start a group of its own)")
-	} else if err == nil {
+	} else if err == nil && !c.Raft.Join {
 		ids, addrs := map[string]bool{}, map[string]bool{}
 		self := false
 		for _, p := range peers {

@@ -221,10 +221,16 @@ func (s *Service) runFailover(ctx context.Context, a Action) {
 	}
 
 	var others []string
+	maint := s.fsm.Maintenance()
 	for _, n := range g.Nodes {
-		if n != fo.To && n != fo.From {
-			others = append(others, n)
+		if n == fo.To || n == fo.From {
+			continue
 		}
+		if m, ok := maint[n]; ok && m.Active(time.Now()) {
+			lg.Info("not repointing a replica in maintenance; it is re-attached once the window ends", zap.String("redis-addr", n))
+			continue
+		}
+		others = append(others, n)
 	}
 	par := s.cfg.Failover.ParallelSyncs
 	for i := 0; i < len(others); i += par {

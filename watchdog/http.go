@@ -29,6 +29,7 @@ var (
 	ErrTooLarge     = errors.New("request body too large")
 	ErrNoLeader     = errors.New("no raft leader")
 	ErrNoQuorum     = errors.New("no fresh view of the group")
+	ErrMethod       = errors.New("method not allowed")
 )
 
 // MaxBody caps every request body.
@@ -47,6 +48,8 @@ func statusOf(err error) (int, string) {
 	switch {
 	case errors.Is(err, ErrNotFound), errors.Is(err, raftstore.ErrUnknownGroup), errors.Is(err, raftstore.ErrPeerUnknown):
 		return http.StatusNotFound, "not_found"
+	case errors.Is(err, ErrMethod):
+		return http.StatusMethodNotAllowed, "method_not_allowed"
 	case errors.Is(err, ErrTooLarge):
 		return http.StatusRequestEntityTooLarge, "too_large"
 	case errors.Is(err, ErrBadRequest), errors.Is(err, raftstore.ErrInvalid):
@@ -155,6 +158,18 @@ func (s *Service) apiHandler(forwarded bool) http.Handler {
 		mux.Handle(rt.method+" "+rt.path, limitBody(next))
 	}
 	mux.Handle("GET /metrics", s.authenticate(s.metrics.Handler()))
+	// A known path with a method it does not take: 405, naming the allowed.
+	allowed := map[string][]string{"/metrics": {"GET"}}
+	for _, rt := range s.routes() {
+		allowed[rt.path] = append(allowed[rt.path], rt.method)
+	}
+	for p, methods := range allowed {
+		msg := fmt.Sprintf("%s takes %s", p, strings.Join(methods, ", "))
+		mux.Handle(p, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", strings.Join(methods, ", "))
+			writeError(w, fmt.Errorf("%w: %s %s: %s", ErrMethod, r.Method, r.URL.Path, msg))
+		}))
+	}
 	mux.Handle("/", s.wrap(func(r *http.Request) (any, error) {
 		return nil, fmt.Errorf("%w: no route %s %s", ErrNotFound, r.Method, r.URL.Path)
 	}))
@@ -743,7 +758,18 @@ func (s *Service) postTransfer(r *http.Request) (any, error) {
 	if err := s.node.TransferLeadership(q.ID); err != nil {
 		return nil, err
 	}
+	// The transfer has happened; the new leader is usually known within an
+	// election timeout.
 	_, id := s.node.Leader()
+	deadline := time.Now().Add(2 * s.cfg.Raft.ElectionTimeout.D())
+	for (id == "" || id == s.cfg.ID) && time.Now().Before(deadline) {
+		select {
+		case <-r.Context().Done():
+			return nil, r.Context().Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+		_, id = s.node.Leader()
+	}
 	return map[string]any{"from": s.cfg.ID, "leader_id": id}, nil
 }
 

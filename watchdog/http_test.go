@@ -226,6 +226,7 @@ var errorCodes = map[int]string{
 	http.StatusNotFound:              "not_found",
 	http.StatusConflict:              "conflict",
 	http.StatusRequestEntityTooLarge: "too_large",
+	http.StatusMethodNotAllowed:      "method_not_allowed",
 	http.StatusInternalServerError:   "internal",
 	http.StatusServiceUnavailable:    "unavailable",
 }
@@ -547,13 +548,18 @@ func TestAPIUnknownRoutes(t *testing.T) {
 		{"GET", "/v1/nope"},
 		{"GET", "/v1"},
 		{"GET", "/v1/groups/a/b"},
-		{"PUT", "/v1/groups"},
-		{"POST", "/v1/status"},
-		{"GET", "/v1/raft/transfer-leadership"},
-		{"PATCH", "/v1/groups/g"},
-		{"DELETE", "/healthz"},
 	} {
 		m.rejectsCall(t, c.method, c.path, "", 404, "no route "+c.method+" "+c.path)
+	}
+	// A known path with a method it does not take is 405, with Allow.
+	for _, c := range []struct{ method, path, allow string }{
+		{"PUT", "/v1/groups", "GET, POST"},
+		{"POST", "/v1/status", "GET"},
+		{"GET", "/v1/raft/transfer-leadership", "POST"},
+		{"PATCH", "/v1/groups/g", "GET, DELETE"},
+		{"DELETE", "/healthz", "GET"},
+	} {
+		m.rejectsCall(t, c.method, c.path, "", 405, "takes "+c.allow)
 	}
 }
 

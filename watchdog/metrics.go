@@ -176,3 +176,11 @@ func (m *Metrics) observeFailover(group, kind string, ok bool, took time.Duratio
 	m.failovers.WithLabelValues(group, kind, outcome).Inc()
 	m.failoverTime.WithLabelValues(group, kind).Observe(took.Seconds())
 }
+
+// forgetGroup drops the series of a group that is no longer watched.
+func (m *Metrics) forgetGroup(group string) {
+	l := prometheus.Labels{"group": group}
+	m.nodeHealth.DeletePartialMatch(l)
+	m.nodeVotesDown.DeletePartialMatch(l)
+	m.groupEpoch.DeletePartialMatch(l)
+}

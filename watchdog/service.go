@@ -566,8 +566,14 @@ func (s *Service) reconcile(ctx context.Context, wg *sync.WaitGroup, trusted map
 		}
 	}
 	s.mu.Lock()
+	old := s.views
 	s.views, s.viewAt = views, now
 	s.mu.Unlock()
+	for name := range old {
+		if _, ok := views[name]; !ok {
+			s.metrics.forgetGroup(name)
+		}
+	}
 }
 
 // note logs a note when it differs from the last one for the group; a

@@ -697,3 +697,22 @@ func TestWebhooksAndEvents(t *testing.T) {
 		}
 	}
 }
+
+func TestJoiningMember(t *testing.T) {
+	join := "id: w4\ndata_dir: ./data/w4\nraft:\n  bind: 127.0.0.1:7104\n  join: true\nhttp:\n  listen: 127.0.0.1:7204\ndetection:\n  required_watchdogs: 1\n"
+	c, err := Parse([]byte(join))
+	if err != nil {
+		t.Fatalf("a joining member without a bootstrap list: %v", err)
+	}
+	if !c.Raft.Join || len(c.Raft.Bootstrap) != 0 {
+		t.Fatalf("parsed %+v", c.Raft)
+	}
+	_, err = Parse([]byte(strings.Replace(join, "  join: true\n", "  join: true\n  bootstrap: [w4=127.0.0.1:7104]\n", 1)))
+	if err == nil || !strings.Contains(err.Error(), "raft.join") {
+		t.Fatalf("join with a bootstrap list: %v", err)
+	}
+	_, err = Parse([]byte(strings.Replace(join, "  join: true\n", "", 1)))
+	if err == nil || !strings.Contains(err.Error(), "raft.bootstrap") {
+		t.Fatalf("neither join nor bootstrap: %v", err)
+	}
+}

@@ -128,31 +128,46 @@ func (s *Service) runWebhook(ctx context.Context, h config.WebhookConfig) {
 				continue
 			}
 		}
-		for _, e := range events {
-			if Matches(h.Events, e.Kind) && !(e.Kind == raftstore.EvWebhookFailed && e.Details["webhook"] == h.Name) {
-				if err := s.deliver1(ctx, client, h, secret, e, lg); err != nil {
-					if ctx.Err() != nil {
-						return
-					}
-					lg.Error("webhook gave up on an event", zap.Uint64("event", e.Seq), zap.String("kind", e.Kind), zap.Error(err))
-					s.metrics.webhookFailed.WithLabelValues(h.Name).Inc()
-					s.setHook(h.Name, func(st *hookStatus) { st.Failed++; st.LastError = err.Error() })
-					ev := raftstore.Event{
-						Kind: raftstore.EvWebhookFailed, Severity: raftstore.SeverityCritical, Group: e.Group,
-						Message: fmt.Sprintf("webhook %s gave up on event %d (%s): %v", h.Name, e.Seq, e.Kind, err),
-						Details: map[string]string{"webhook": h.Name, "event": strconv.FormatUint(e.Seq, 10), "error": err.Error()},
-					}
-					if aerr := s.node.Apply(ctx, &raftstore.Events{Events: []raftstore.Event{ev}, At: time.Now()}); aerr != nil {
-						lg.Warn("record webhook_failed", zap.Error(aerr))
-					}
-				}
+		moved := cursor
+		advance := func(seq uint64) bool {
+			if seq <= moved {
+				return true
 			}
-			if err := s.node.Apply(ctx, &raftstore.HookCursor{Hook: h.Name, Seq: e.Seq, At: time.Now()}); err != nil {
+			if err := s.node.Apply(ctx, &raftstore.HookCursor{Hook: h.Name, Seq: seq, At: time.Now()}); err != nil {
 				if ctx.Err() == nil {
 					lg.Warn("move webhook cursor", zap.Error(err))
 				}
+				return false
+			}
+			moved = seq
+			return true
+		}
+		for _, e := range events {
+			if !Matches(h.Events, e.Kind) || (e.Kind == raftstore.EvWebhookFailed && e.Details["webhook"] == h.Name) {
+				continue // skipped events move the cursor with the next delivery or the batch's end
+			}
+			if err := s.deliver1(ctx, client, h, secret, e, lg); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				lg.Error("webhook gave up on an event", zap.Uint64("event", e.Seq), zap.String("kind", e.Kind), zap.Error(err))
+				s.metrics.webhookFailed.WithLabelValues(h.Name).Inc()
+				s.setHook(h.Name, func(st *hookStatus) { st.Failed++; st.LastError = err.Error() })
+				ev := raftstore.Event{
+					Kind: raftstore.EvWebhookFailed, Severity: raftstore.SeverityCritical, Group: e.Group,
+					Message: fmt.Sprintf("webhook %s gave up on event %d (%s): %v", h.Name, e.Seq, e.Kind, err),
+					Details: map[string]string{"webhook": h.Name, "event": strconv.FormatUint(e.Seq, 10), "error": err.Error()},
+				}
+				if aerr := s.node.Apply(ctx, &raftstore.Events{Events: []raftstore.Event{ev}, At: time.Now()}); aerr != nil {
+					lg.Warn("record webhook_failed", zap.Error(aerr))
+				}
+			}
+			if !advance(e.Seq) {
 				return
 			}
+		}
+		if !advance(events[len(events)-1].Seq) {
+			return
 		}
 	}
 }

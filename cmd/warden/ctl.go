@@ -42,7 +42,7 @@ const (
 func ctlCommands() []*cobra.Command {
 	return []*cobra.Command{
 		newStatusCmd(), newGroupsCmd(), newFailoverCmd(), newMaintenanceCmd(), newAckCmd(),
-		newHistoryCmd(), newPeersCmd(), newTransferCmd(),
+		newHistoryCmd(), newEventsCmd(), newPeersCmd(), newTransferCmd(),
 	}
 }
 

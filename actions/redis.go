@@ -284,3 +284,60 @@ func (r *Redis) WaitCaughtUp(ctx context.Context, replica string, offset int64, 
 		}
 	}
 }
+
+// ClusterFailover runs CLUSTER FAILOVER on replica addr: mode "graceful"
+// (no argument), "force" or "takeover".
+func (r *Redis) ClusterFailover(ctx context.Context, addr, mode string) error {
+	args := []any{"CLUSTER", "FAILOVER"}
+	switch mode {
+	case "force":
+		args = append(args, "FORCE")
+	case "takeover":
+		args = append(args, "TAKEOVER")
+	}
+	cctx, cancel := r.cmdCtx(ctx)
+	defer cancel()
+	if err := r.client(addr).Do(cctx, args...).Err(); err != nil {
+		r.drop(addr, err)
+		return fmt.Errorf("CLUSTER FAILOVER %s on %s: %w", mode, addr, err)
+	}
+	return nil
+}
+
+// ClusterReplicate makes addr a replica of the node masterID.
+func (r *Redis) ClusterReplicate(ctx context.Context, addr, masterID string) error {
+	cctx, cancel := r.cmdCtx(ctx)
+	defer cancel()
+	if err := r.client(addr).Do(cctx, "CLUSTER", "REPLICATE", masterID).Err(); err != nil {
+		r.drop(addr, err)
+		return fmt.Errorf("CLUSTER REPLICATE %s on %s: %w", masterID, addr, err)
+	}
+	return nil
+}
+
+// ClusterMeet makes addr meet the node at other (host:port).
+func (r *Redis) ClusterMeet(ctx context.Context, addr, other string) error {
+	host, port, err := net.SplitHostPort(other)
+	if err != nil {
+		return fmt.Errorf("meet address %q: %w", other, err)
+	}
+	cctx, cancel := r.cmdCtx(ctx)
+	defer cancel()
+	if err := r.client(addr).Do(cctx, "CLUSTER", "MEET", host, port).Err(); err != nil {
+		r.drop(addr, err)
+		return fmt.Errorf("CLUSTER MEET %s on %s: %w", other, addr, err)
+	}
+	return nil
+}
+
+// ClusterNodes returns addr's CLUSTER NODES reply.
+func (r *Redis) ClusterNodes(ctx context.Context, addr string) (string, error) {
+	cctx, cancel := r.cmdCtx(ctx)
+	defer cancel()
+	s, err := r.client(addr).ClusterNodes(cctx).Result()
+	if err != nil {
+		r.drop(addr, err)
+		return "", fmt.Errorf("CLUSTER NODES on %s: %w", addr, err)
+	}
+	return s, nil
+}

@@ -49,6 +49,15 @@ type Config struct {
 	Events    EventsConfig    `yaml:"events"`
 	Webhooks  []WebhookConfig `yaml:"webhooks,omitempty"`
 	Groups    []GroupConfig   `yaml:"groups"`
+	Clusters  []ClusterConfig `yaml:"clusters,omitempty"`
+}
+
+// ClusterConfig is one Redis Cluster to watch.
+type ClusterConfig struct {
+	Name string `yaml:"name"`
+	// Seeds are any nodes of the cluster; the others are discovered from
+	// CLUSTER NODES.
+	Seeds []string `yaml:"seeds"`
 }
 
 // SentinelConfig is the Sentinel-protocol endpoint existing Sentinel
@@ -602,6 +611,31 @@ func (c *Config) Validate() error {
 			}
 			if o, ok := owner[n]; ok {
 				bad("%s.nodes[%d]: %s is already a node of %s", key, j, n, o)
+				continue
+			}
+			owner[n] = key
+		}
+	}
+	for i, cl := range c.Clusters {
+		key := fmt.Sprintf("clusters[%d]", i)
+		if cl.Name == "" {
+			bad("%s.name is required", key)
+		} else if !ValidName(cl.Name) {
+			bad("%s.name %q may hold only letters, digits, _ . - (at most 64)", key, cl.Name)
+		} else if seenGroup[cl.Name] {
+			bad("%s.name %q is used by a group or another cluster", key, cl.Name)
+		}
+		seenGroup[cl.Name] = true
+		if len(cl.Seeds) == 0 {
+			bad("%s.seeds must list at least one node of the cluster", key)
+		}
+		for j, n := range cl.Seeds {
+			if err := ValidateAddr(n); err != nil {
+				bad("%s.seeds[%d]: %v", key, j, err)
+				continue
+			}
+			if o, ok := owner[n]; ok {
+				bad("%s.seeds[%d]: %s is already a node of %s", key, j, n, o)
 				continue
 			}
 			owner[n] = key

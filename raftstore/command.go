@@ -42,6 +42,14 @@ const (
 	CmdEvents
 	// CmdHookCursor moves a webhook's delivery cursor.
 	CmdHookCursor
+	// CmdClustersEnsure records the configured Redis Clusters once.
+	CmdClustersEnsure
+	// CmdClusterShards records a changed shard map.
+	CmdClusterShards
+	// CmdClusterFailoverBegin and CmdClusterFailoverEnd bracket a failover
+	// warden forces in a cluster.
+	CmdClusterFailoverBegin
+	CmdClusterFailoverEnd
 )
 
 // commandVersion is written after the type byte; a decoder refuses versions
@@ -202,6 +210,14 @@ func Decode(b []byte) (CommandType, Command, error) {
 		c = &Events{}
 	case CmdHookCursor:
 		c = &HookCursor{}
+	case CmdClustersEnsure:
+		c = &ClustersEnsure{}
+	case CmdClusterShards:
+		c = &ClusterShards{}
+	case CmdClusterFailoverBegin:
+		c = &ClusterFailoverBegin{}
+	case CmdClusterFailoverEnd:
+		c = &ClusterFailoverEnd{}
 	default:
 		return t, nil, fmt.Errorf("unknown command type %d", t)
 	}

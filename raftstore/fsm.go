@@ -25,6 +25,7 @@ var (
 	ErrGroupExists     = errors.New("group already exists")
 	ErrNodeInUse       = errors.New("node already belongs to a group")
 	ErrInvalid         = errors.New("invalid command")
+	ErrUnknownCluster  = errors.New("unknown cluster")
 )
 
 // HistoryLimit is how many audit entries the state keeps; older ones are
@@ -218,6 +219,9 @@ type State struct {
 	EventSeq    uint64                     `json:"event_seq"`
 	EventKeep   int                        `json:"event_keep"`
 	HookCursors map[string]uint64          `json:"hook_cursors"`
+	// Clusters are the watched Redis Clusters.
+	Clusters       map[string]*Cluster `json:"clusters"`
+	ClustersSeeded bool                `json:"clusters_seeded"`
 }
 
 const stateVersion = 1
@@ -240,7 +244,7 @@ func NewFSM() *FSM {
 }
 
 func newState() State {
-	return State{Version: stateVersion, Groups: map[string]*Group{}, Maintenance: map[string]NodeMaintenance{}, HookCursors: map[string]uint64{}}
+	return State{Version: stateVersion, Groups: map[string]*Group{}, Maintenance: map[string]NodeMaintenance{}, HookCursors: map[string]uint64{}, Clusters: map[string]*Cluster{}}
 }
 
 // Seeded reports whether the configured groups were recorded.
@@ -359,6 +363,9 @@ func (f *FSM) Apply(l *raft.Log) any {
 }
 
 func (f *FSM) apply(t CommandType, body any) error {
+	if handled, err := f.applyCluster(body); handled {
+		return err
+	}
 	switch c := body.(type) {
 	case *GroupsEnsure:
 		if f.st.Seeded {
@@ -435,7 +442,9 @@ func (f *FSM) apply(t CommandType, body any) error {
 		if !ok {
 			return fmt.Errorf("%w %q", ErrUnknownGroup, c.Group)
 		}
-		g.LastPromotionAt, g.UpdatedAt = time.Time{}, c.At
+		// Not UpdatedAt: an ack changes no topology, and views taken before
+		// it are as good as after.
+		g.LastPromotionAt = time.Time{}
 		f.record(Entry{At: c.At, Kind: EntryAck, Group: c.Group, By: c.By, Message: "anti-flapping window cleared"})
 		f.emit(Event{At: c.At, Kind: EvAck, Group: c.Group, Message: "anti-flapping window cleared", Details: map[string]string{"by": c.By}})
 		return nil
@@ -643,6 +652,9 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	if st.HookCursors == nil {
 		st.HookCursors = map[string]uint64{}
+	}
+	if st.Clusters == nil {
+		st.Clusters = map[string]*Cluster{}
 	}
 	f.mu.Lock()
 	f.st = st

@@ -128,6 +128,9 @@ func (s *Service) routes() []route {
 		{method: "POST", path: "/v1/groups/{name}/ack", h: s.postAck, write: true},
 		{method: "POST", path: "/v1/nodes/{addr}/maintenance", h: s.postMaintenance, write: true},
 		{method: "GET", path: "/v1/maintenance", h: s.getMaintenance},
+		{method: "GET", path: "/v1/clusters", h: s.getClusters},
+		{method: "GET", path: "/v1/clusters/{name}", h: s.getCluster},
+		{method: "POST", path: "/v1/clusters/{name}/failover", h: s.postClusterFailover, write: true},
 		{method: "GET", path: "/v1/history", h: s.getHistory},
 		{method: "GET", path: "/v1/events", raw: s.serveEvents},
 		{method: "GET", path: "/v1/raft/peers", h: s.getPeers},
@@ -844,13 +847,144 @@ func (s *Service) peerHandler() http.Handler {
 		s.receive(rep)
 		s.mu.Lock()
 		views := s.views
+		cviews := s.clusterViews
 		sentinels := make(map[string]string, len(s.sentinels))
 		for k, v := range s.sentinels {
 			sentinels[k] = v
 		}
 		s.mu.Unlock()
-		return peerReply{Leader: s.cfg.ID, Views: views, Sentinels: sentinels}, nil
+		return peerReply{Leader: s.cfg.ID, Views: views, Sentinels: sentinels, ClusterViews: cviews}, nil
 	}))
 	mux.Handle("/", s.apiHandler(true))
 	return mux
+}
+
+// ClusterStatus is GET /v1/clusters/{name}.
+type ClusterStatus struct {
+	Name         string                     `json:"name"`
+	Seeds        []string                   `json:"seeds"`
+	Epoch        uint64                     `json:"epoch"`
+	View         *ClusterView               `json:"view"`
+	Recorded     []raftstore.ShardRecord    `json:"recorded_shards"`
+	Failover     *raftstore.ClusterFailover `json:"failover"`
+	LastFailover *raftstore.ClusterFailover `json:"last_failover"`
+}
+
+func (s *Service) clusterStatus(c raftstore.Cluster) ClusterStatus {
+	cs := ClusterStatus{Name: c.Name, Seeds: c.Seeds, Epoch: c.Epoch, Recorded: c.Shards, Failover: c.Failover, LastFailover: c.LastFailover}
+	if cs.Recorded == nil {
+		cs.Recorded = []raftstore.ShardRecord{}
+	}
+	s.mu.Lock()
+	if v, ok := s.clusterViews[c.Name]; ok && time.Since(s.viewAt) <= 3*s.cfg.Detection.ProbeInterval.D() {
+		cs.View = &v
+	}
+	s.mu.Unlock()
+	return cs
+}
+
+func (s *Service) getClusters(*http.Request) (any, error) {
+	out := []ClusterStatus{}
+	for _, c := range s.fsm.Clusters() {
+		out = append(out, s.clusterStatus(c))
+	}
+	return map[string]any{"clusters": out}, nil
+}
+
+func (s *Service) getCluster(r *http.Request) (any, error) {
+	name := r.PathValue("name")
+	c, ok := s.fsm.Cluster(name)
+	if !ok {
+		return nil, fmt.Errorf("%w: cluster %q", ErrNotFound, name)
+	}
+	return s.clusterStatus(c), nil
+}
+
+// ClusterFailoverRequest is the body of POST /v1/clusters/{name}/failover.
+type ClusterFailoverRequest struct {
+	// Shard names the shard by its master's id or address.
+	Shard string `json:"shard"`
+	// To is the replica to promote (default: the best of the shard).
+	To string `json:"to"`
+	// Mode is graceful (default: CLUSTER FAILOVER, no write lost), force or
+	// takeover.
+	Mode string `json:"mode"`
+}
+
+func (s *Service) postClusterFailover(r *http.Request) (any, error) {
+	name := r.PathValue("name")
+	var q ClusterFailoverRequest
+	if err := decode(r, &q); err != nil {
+		return nil, err
+	}
+	if q.Mode == "" {
+		q.Mode = raftstore.ModeGraceful
+	}
+	switch q.Mode {
+	case raftstore.ModeGraceful, raftstore.ModeForce, raftstore.ModeTakeover:
+	default:
+		return nil, fmt.Errorf("%w: mode %q must be graceful, force or takeover", ErrBadRequest, q.Mode)
+	}
+	if q.Shard == "" {
+		return nil, fmt.Errorf("%w: shard (the master's id or address) is required", ErrBadRequest)
+	}
+	c, ok := s.fsm.Cluster(name)
+	if !ok {
+		return nil, fmt.Errorf("%w: cluster %q", ErrNotFound, name)
+	}
+	if c.Failover != nil {
+		return nil, fmt.Errorf("%w: failover %s is running", ErrConflict, c.Failover.ID)
+	}
+	s.mu.Lock()
+	v, hasView := s.clusterViews[name]
+	lead := s.lead
+	s.mu.Unlock()
+	if !hasView || lead == nil {
+		return nil, fmt.Errorf("%w: the leader has no fresh view of cluster %s", ErrNoQuorum, name)
+	}
+	var shard *ClusterShardView
+	for i := range v.Shards {
+		if v.Shards[i].MasterID == q.Shard || v.Shards[i].MasterAddr == q.Shard {
+			shard = &v.Shards[i]
+		}
+	}
+	if shard == nil {
+		return nil, fmt.Errorf("%w: no shard of %s has master %q", ErrNotFound, name, q.Shard)
+	}
+	var to *ClusterNodeView
+	for i := range v.Nodes {
+		n := &v.Nodes[i]
+		if n.MasterID != shard.MasterID || n.Role != RoleReplica || n.Health != HealthUp {
+			continue
+		}
+		if q.To != "" && n.Addr != q.To && n.ID != q.To {
+			continue
+		}
+		if to == nil || n.Offset > to.Offset {
+			to = n
+		}
+	}
+	if to == nil {
+		return nil, fmt.Errorf("%w: no reachable replica of %s matches %q", ErrConflict, shard.MasterAddr, q.To)
+	}
+	a := ClusterAction{Kind: ClActFailover, Cluster: name, Mode: q.Mode, From: shard.MasterAddr, FromID: shard.MasterID,
+		To: to.Addr, ToID: to.ID, Reason: "requested by " + caller(r)}
+	s.mu.Lock()
+	if s.busy["cluster/"+name] || s.lead != lead {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("%w: a failover of cluster %s is being carried out", ErrConflict, name)
+	}
+	s.busy["cluster/"+name] = true
+	lead.wg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer lead.wg.Done()
+		defer func() {
+			s.mu.Lock()
+			delete(s.busy, "cluster/"+name)
+			s.mu.Unlock()
+		}()
+		s.runClusterFailover(lead.ctx, a, caller(r))
+	}()
+	return result{status: http.StatusAccepted, body: map[string]string{"cluster": name, "mode": q.Mode, "from": a.From, "to": a.To}}, nil
 }

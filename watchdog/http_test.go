@@ -52,6 +52,9 @@ var apiTested = map[string]string{
 	"POST /v1/raft/transfer-leadership": "TestAPIRaftMembership",
 	"GET /healthz":                      "TestAPIHealthAndReady",
 	"GET /readyz":                       "TestAPIHealthAndReady",
+	"GET /v1/clusters":                  "TestAPIClusters",
+	"GET /v1/clusters/{name}":           "TestAPIClusters",
+	"POST /v1/clusters/{name}/failover": "TestAPIClusters",
 }
 
 func TestAPIEveryRouteIsTested(t *testing.T) {
@@ -469,6 +472,7 @@ func silentAddr(t *testing.T) string {
 func TestAPIAuthentication(t *testing.T) {
 	m := newLeader(t, apiToken)
 	m.addGroup(t, "g", "10.0.0.1:6379", "10.0.0.2:6379")
+	m.apply(t, &raftstore.ClustersEnsure{Clusters: []raftstore.ClusterSpec{{Name: "g", Seeds: []string{"10.0.1.1:7000"}}}, At: time.Now()})
 	concrete := strings.NewReplacer("{name}", "g", "{addr}", "10.0.0.2:6379", "{id}", "w1")
 	bad := map[string]string{
 		"no header":      "",
@@ -1455,5 +1459,34 @@ func TestAPIMetricsForgetRemovedGroups(t *testing.T) {
 		if has(name) {
 			t.Errorf("%s{group=\"gone\"} is still exported %s after the group was removed", name, 20*m.s.cfg.Detection.ProbeInterval.D())
 		}
+	}
+}
+
+func TestAPIClusters(t *testing.T) {
+	m := newLeader(t, apiToken)
+	m.apply(t, &raftstore.ClustersEnsure{Clusters: []raftstore.ClusterSpec{{Name: "main", Seeds: []string{"10.0.1.1:7000", "10.0.1.2:7000"}}}, At: time.Now()})
+	var list struct {
+		Clusters []ClusterStatus `json:"clusters"`
+	}
+	m.call("GET", "/v1/clusters", "").expect(t, 200).into(t, &list)
+	if len(list.Clusters) != 1 || list.Clusters[0].Name != "main" || len(list.Clusters[0].Seeds) != 2 || list.Clusters[0].View != nil {
+		t.Fatalf("clusters: %+v", list.Clusters)
+	}
+	var one ClusterStatus
+	m.call("GET", "/v1/clusters/main", "").expect(t, 200).into(t, &one)
+	if one.Name != "main" || one.Recorded == nil {
+		t.Fatalf("cluster: %+v", one)
+	}
+	m.rejectsCall(t, "GET", "/v1/clusters/nope", "", 404, `cluster "nope"`)
+
+	before := m.state(t)
+	m.rejectsCall(t, "POST", "/v1/clusters/main/failover", `{"shard":"10.0.1.1:7000","mode":"sideways"}`, 400, "mode")
+	m.rejectsCall(t, "POST", "/v1/clusters/main/failover", `{"mode":"force"}`, 400, "shard")
+	m.rejectsCall(t, "POST", "/v1/clusters/main/failover", `{"shard":"x","bogus":1}`, 400, "unknown field")
+	m.rejectsCall(t, "POST", "/v1/clusters/nope/failover", `{"shard":"x"}`, 404, "nope")
+	// Without a fresh view of the cluster the leader cannot choose.
+	m.rejectsCall(t, "POST", "/v1/clusters/main/failover", `{"shard":"10.0.1.1:7000"}`, 503, "no fresh view")
+	if after := m.state(t); after != before {
+		t.Fatal("a refused cluster failover changed the state")
 	}
 }

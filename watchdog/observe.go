@@ -44,6 +44,18 @@ type Obs struct {
 	// MasterAuthMissing: the group has a password but this node has no
 	// masterauth, so it could not replicate after a failover.
 	MasterAuthMissing bool `json:"masterauth_missing,omitempty"`
+	// Cluster is a Redis Cluster node's own view (nil for group nodes).
+	Cluster *ClusterObs `json:"cluster,omitempty"`
+}
+
+// ClusterObs is what one Redis Cluster node says of the cluster.
+type ClusterObs struct {
+	// Nodes is its CLUSTER NODES reply as it is.
+	Nodes string `json:"nodes"`
+	// State is cluster_state from CLUSTER INFO (ok, fail).
+	State string `json:"state"`
+	// NodeTimeoutMs is its cluster-node-timeout (0 when unknown).
+	NodeTimeoutMs int64 `json:"node_timeout_ms,omitempty"`
 }
 
 // Report is one watchdog's views of every node, sent to the leader every

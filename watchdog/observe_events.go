@@ -23,7 +23,7 @@ func newEventTracker() *eventTracker {
 
 // observe compares a group's fresh reports and view with the last ones and
 // returns the events of what changed.
-func (t *eventTracker) observe(group string, nodes []string, reports []Report, view GroupView, epoch uint64) []raftstore.Event {
+func (t *eventTracker) observe(group, master string, nodes []string, reports []Report, view GroupView, epoch uint64) []raftstore.Event {
 	first := !t.init[group]
 	t.init[group] = true
 	var out []raftstore.Event
@@ -44,10 +44,12 @@ func (t *eventTracker) observe(group string, nodes []string, reports []Report, v
 			}
 			if down {
 				msg := fmt.Sprintf("watchdog %s: %s subjectively down (no valid reply for %dms: %s)", r.From, n, o.FailingForMs, o.Err)
-				out = append(out, raftstore.Event{Kind: raftstore.EvNodeSDown, Severity: raftstore.SeverityWarning, Group: group, Node: n, Watchdog: r.From, Epoch: epoch, Message: msg})
+				out = append(out, raftstore.Event{Kind: raftstore.EvNodeSDown, Severity: raftstore.SeverityWarning, Group: group, Node: n, Watchdog: r.From, Epoch: epoch, Message: msg,
+					Details: map[string]string{"master": master}})
 			} else {
 				msg := fmt.Sprintf("watchdog %s: %s answers again", r.From, n)
-				out = append(out, raftstore.Event{Kind: raftstore.EvNodeUp, Severity: raftstore.SeverityInfo, Group: group, Node: n, Watchdog: r.From, Epoch: epoch, Message: msg})
+				out = append(out, raftstore.Event{Kind: raftstore.EvNodeUp, Severity: raftstore.SeverityInfo, Group: group, Node: n, Watchdog: r.From, Epoch: epoch, Message: msg,
+					Details: map[string]string{"master": master}})
 			}
 		}
 	}
@@ -67,7 +69,7 @@ func (t *eventTracker) observe(group string, nodes []string, reports []Report, v
 		out = append(out, raftstore.Event{
 			Kind: raftstore.EvNodeODown, Severity: raftstore.SeverityCritical, Group: group, Node: nv.Addr, Epoch: epoch,
 			Message: fmt.Sprintf("%s objectively down: %d watchdogs vote down", nv.Addr, nv.VotesDown),
-			Details: map[string]string{"votes_down": fmt.Sprint(nv.VotesDown), "votes_up": fmt.Sprint(nv.VotesUp)},
+			Details: map[string]string{"votes_down": fmt.Sprint(nv.VotesDown), "votes_up": fmt.Sprint(nv.VotesUp), "master": master},
 		})
 	}
 	return out

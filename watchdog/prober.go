@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -44,6 +46,9 @@ type Prober struct {
 }
 
 type probed struct {
+	// cluster: the node is a Redis Cluster node (its probe asks CLUSTER
+	// NODES and CLUSTER INFO too).
+	cluster      bool
 	obs          Obs
 	lastAttempt  time.Time
 	failingSince time.Time // zero while answering
@@ -74,12 +79,10 @@ func (p *Prober) poke() {
 }
 
 // SetNodes starts probing nodes not yet probed and stops the ones no longer
-// listed. ctx bounds the probe loops.
-func (p *Prober) SetNodes(ctx context.Context, addrs []string) {
-	want := map[string]bool{}
-	for _, a := range addrs {
-		want[a] = true
-	}
+// listed; targets maps each address to whether it is a Redis Cluster node.
+// ctx bounds the probe loops.
+func (p *Prober) SetNodes(ctx context.Context, targets map[string]bool) {
+	want := targets
 	p.mu.Lock()
 	var stopped []*probed
 	for a, n := range p.nodes {
@@ -89,12 +92,12 @@ func (p *Prober) SetNodes(ctx context.Context, addrs []string) {
 			delete(p.nodes, a)
 		}
 	}
-	for a := range want {
+	for a, isCluster := range want {
 		if _, ok := p.nodes[a]; ok {
 			continue
 		}
 		nctx, cancel := context.WithCancel(ctx)
-		n := &probed{cancel: cancel, done: make(chan struct{}), wake: make(chan struct{}, 1)}
+		n := &probed{cluster: isCluster, cancel: cancel, done: make(chan struct{}), wake: make(chan struct{}, 1)}
 		p.nodes[a] = n
 		go p.loop(nctx, a, n)
 	}
@@ -106,7 +109,7 @@ func (p *Prober) SetNodes(ctx context.Context, addrs []string) {
 
 // Stop ends every probe loop and waits for them.
 func (p *Prober) Stop() {
-	p.SetNodes(context.Background(), nil)
+	p.SetNodes(context.Background(), map[string]bool{})
 }
 
 func (p *Prober) loop(ctx context.Context, addr string, n *probed) {
@@ -201,14 +204,18 @@ func (p *Prober) probeOnce(ctx context.Context, addr string, c *redis.Client, n 
 	pctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
 	defer cancel()
 	var (
-		ping *redis.StatusCmd
-		role *redis.Cmd
-		info *redis.StringCmd
+		ping                *redis.StatusCmd
+		role                *redis.Cmd
+		info, cnodes, cinfo *redis.StringCmd
 	)
 	_, err := c.Pipelined(pctx, func(pipe redis.Pipeliner) error {
 		ping = pipe.Ping(pctx)
 		role = pipe.Do(pctx, "ROLE")
 		info = pipe.Info(pctx, "server", "replication")
+		if n.cluster {
+			cnodes = pipe.ClusterNodes(pctx)
+			cinfo = pipe.ClusterInfo(pctx)
+		}
 		return nil
 	})
 	lat := time.Since(start)
@@ -229,6 +236,21 @@ func (p *Prober) probeOnce(ctx context.Context, addr string, c *redis.Client, n 
 			}
 		}
 		o.LatencyMs = float64(lat.Microseconds()) / 1000
+		if n.cluster {
+			state := ""
+			for _, line := range strings.Split(cinfo.Val(), "\n") {
+				if v, ok := strings.CutPrefix(strings.TrimSpace(line), "cluster_state:"); ok {
+					state = v
+				}
+			}
+			o.Cluster = &ClusterObs{Nodes: cnodes.Val(), State: state}
+			p.mu.Lock()
+			o.Cluster.NodeTimeoutMs = n.obs.clusterTimeout()
+			p.mu.Unlock()
+			if o.Cluster.NodeTimeoutMs == 0 {
+				o.Cluster.NodeTimeoutMs = p.nodeTimeout(ctx, c)
+			}
+		}
 	}
 	if err != nil {
 		if isNotReady(err) {
@@ -318,6 +340,25 @@ func (p *Prober) masterauthMissing(ctx context.Context, c *redis.Client, addr st
 		return false, false
 	}
 	return v["masterauth"] == "", true
+}
+
+func (o Obs) clusterTimeout() int64 {
+	if o.Cluster == nil {
+		return 0
+	}
+	return o.Cluster.NodeTimeoutMs
+}
+
+// nodeTimeout reads cluster-node-timeout (0 when it cannot).
+func (p *Prober) nodeTimeout(ctx context.Context, c *redis.Client) int64 {
+	cctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
+	defer cancel()
+	v, err := c.ConfigGet(cctx, "cluster-node-timeout").Result()
+	if err != nil {
+		return 0
+	}
+	ms, _ := strconv.ParseInt(v["cluster-node-timeout"], 10, 64)
+	return ms
 }
 
 // NextDeadline is the earliest moment a failing node becomes subjectively

@@ -91,11 +91,15 @@ func hostPort(addr string) (string, string) {
 	return h, p
 }
 
-// instance formats an instance as Sentinel does in its messages.
-func instance(g raftstore.Group, node string) string {
-	mh, mp := hostPort(g.Master)
+// instance formats an instance as Sentinel does in its messages; master is
+// the group's master when the event happened.
+func instance(g raftstore.Group, master, node string) string {
+	if master == "" {
+		master = g.Master
+	}
+	mh, mp := hostPort(master)
 	h, p := hostPort(node)
-	if node == g.Master {
+	if node == master {
 		return fmt.Sprintf("master %s %s %s", g.Name, h, p)
 	}
 	return fmt.Sprintf("slave %s %s %s @ %s %s %s", node, h, p, g.Name, mh, mp)
@@ -120,18 +124,22 @@ func (ss *sentinelServer) sentinelMessage(e raftstore.Event) (string, string, bo
 		if e.Kind == raftstore.EvNodeUp {
 			ch = "-sdown"
 		}
-		return ch, instance(g, e.Node), true
+		return ch, instance(g, e.Details["master"], e.Node), true
 	case raftstore.EvNodeODown:
-		if e.Node != g.Master {
+		master := e.Details["master"]
+		if master == "" {
+			master = g.Master
+		}
+		if e.Node != master {
 			return "", "", false
 		}
-		return "+odown", fmt.Sprintf("%s #quorum %s/%d", instance(g, e.Node), e.Details["votes_down"], ss.s.cfg.Detection.RequiredWatchdogs), true
+		return "+odown", fmt.Sprintf("%s #quorum %s/%d", instance(g, master, e.Node), e.Details["votes_down"], ss.s.cfg.Detection.RequiredWatchdogs), true
 	case raftstore.EvFailoverStarted:
 		return "+try-failover", fmt.Sprintf("master %s %s", g.Name, strings.Join(split(e.Details["from"]), " ")), true
 	case raftstore.EvFailoverCompleted:
 		return "+failover-end", fmt.Sprintf("master %s %s", g.Name, strings.Join(split(e.Details["from"]), " ")), true
 	case raftstore.EvMasterReattached, raftstore.EvReplicaRepointed:
-		return "+convert-to-slave", instance(g, e.Node), true
+		return "+convert-to-slave", instance(g, "", e.Node), true
 	}
 	return "", "", false
 }
@@ -266,7 +274,7 @@ func (ss *sentinelServer) sentinel(conn redcon.Conn, cmd redcon.Command) {
 		g, ok := ss.s.fsm.Group(string(cmd.Args[2]))
 		if !ok {
 			if sub == "get-master-addr-by-name" {
-				conn.WriteNull()
+				conn.WriteRaw([]byte("*-1\r\n")) // a null array, as Sentinel answers
 			} else {
 				conn.WriteError("ERR No such master with that name")
 			}
@@ -281,7 +289,7 @@ func (ss *sentinelServer) sentinel(conn redcon.Conn, cmd redcon.Command) {
 			return
 		}
 		if g.Master == "" {
-			conn.WriteNull()
+			conn.WriteRaw([]byte("*-1\r\n"))
 			return
 		}
 		h, p := hostPort(g.Master)
@@ -535,7 +543,7 @@ func (ss *sentinelServer) forwardFailover(group string) error {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	_ = json.Unmarshal(b, &e)
 	if resp.StatusCode == http.StatusConflict {
-		return fmt.Errorf("%w: %s", ErrConflict, e.Error.Message)
+		return fmt.Errorf("%w: %s", ErrConflict, strings.TrimPrefix(e.Error.Message, ErrConflict.Error()+": "))
 	}
 	return fmt.Errorf("%s", e.Error.Message)
 }

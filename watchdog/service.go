@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"sort"
 	"sync"
 	"time"
 
@@ -71,6 +70,10 @@ type Service struct {
 	// sentinels maps every member to its Sentinel-protocol address, as
 	// the leader learns it from the reports.
 	sentinels map[string]string
+	// discovered are the cluster nodes found in other nodes' views, per
+	// cluster; clusterViews the leader's latest views of the clusters.
+	discovered   map[string]map[string]bool
+	clusterViews map[string]ClusterView
 	// noLeaderSince is when this member last lost sight of any leader.
 	noLeaderSince time.Time
 }
@@ -95,18 +98,20 @@ func New(cfg config.Config, node Raft, password, token string, lg *zap.Logger) *
 			ID: cfg.ID, Interval: cfg.Detection.ProbeInterval.D(), Timeout: cfg.Detection.ProbeTimeout.D(),
 			DownAfter: cfg.Detection.DownAfter.D(), Username: cfg.Redis.Username, Password: password,
 		}, lg.Named("probe")),
-		act:       actions.NewRedis(cfg.Redis.Username, password, timeout),
-		token:     token,
-		metrics:   NewMetrics(node),
-		kick:      make(chan struct{}, 1),
-		refreshCh: make(chan struct{}, 1),
-		reports:   map[string]Report{},
-		views:     map[string]GroupView{},
-		busy:      map[string]bool{},
-		notes:     map[string]string{},
-		reatt:     map[string]time.Time{},
-		hooks:     map[string]*hookStatus{},
-		sentinels: map[string]string{},
+		act:          actions.NewRedis(cfg.Redis.Username, password, timeout),
+		token:        token,
+		metrics:      NewMetrics(node),
+		kick:         make(chan struct{}, 1),
+		refreshCh:    make(chan struct{}, 1),
+		reports:      map[string]Report{},
+		views:        map[string]GroupView{},
+		busy:         map[string]bool{},
+		notes:        map[string]string{},
+		reatt:        map[string]time.Time{},
+		hooks:        map[string]*hookStatus{},
+		sentinels:    map[string]string{},
+		discovered:   map[string]map[string]bool{},
+		clusterViews: map[string]ClusterView{},
 	}
 	dialTimeout := cfg.Detection.ProbeInterval.D() * 2
 	s.peer = &http.Client{
@@ -243,12 +248,14 @@ func (s *Service) refreshNodes(ctx context.Context) {
 			set[n] = true
 		}
 	}
-	var addrs []string
+	targets := map[string]bool{}
 	for a := range set {
-		addrs = append(addrs, a)
+		targets[a] = false
 	}
-	sort.Strings(addrs)
-	s.prober.SetNodes(ctx, addrs)
+	for a := range s.clusterTargets() {
+		targets[a] = true
+	}
+	s.prober.SetNodes(ctx, targets)
 }
 
 // reportLoop sends this watchdog's report to the leader every probe
@@ -279,6 +286,7 @@ func (s *Service) reportLoop(ctx context.Context) {
 		r := s.prober.Report(time.Now())
 		r.Sentinel = s.cfg.Sentinel.Advertise
 		s.deliver(ctx, r)
+		s.discover(ctx, r)
 	}
 }
 
@@ -287,6 +295,8 @@ type peerReply struct {
 	Leader    string               `json:"leader"`
 	Views     map[string]GroupView `json:"views"`
 	Sentinels map[string]string    `json:"sentinels,omitempty"`
+	// ClusterViews are the leader's views of the Redis Clusters.
+	ClusterViews map[string]ClusterView `json:"cluster_views,omitempty"`
 }
 
 func (s *Service) deliver(ctx context.Context, r Report) {
@@ -328,6 +338,9 @@ func (s *Service) deliver(ctx context.Context, r Report) {
 	s.views, s.viewAt = rep.Views, time.Now()
 	if rep.Sentinels != nil {
 		s.sentinels = rep.Sentinels
+	}
+	if rep.ClusterViews != nil {
+		s.clusterViews = rep.ClusterViews
 	}
 	s.mu.Unlock()
 }
@@ -424,6 +437,9 @@ func (s *Service) leaderLoop(ctx context.Context) {
 	if err := s.ensureGroups(ctx); err != nil {
 		s.log.Error("record configured groups", zap.Error(err))
 	}
+	if err := s.ensureClusters(ctx); err != nil {
+		s.log.Error("record configured clusters", zap.Error(err))
+	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	s.mu.Lock()
@@ -444,6 +460,7 @@ func (s *Service) leaderLoop(ctx context.Context) {
 	}
 	trusted := map[string]bool{}
 	tracker := newEventTracker()
+	ctracker := newClusterTracker()
 	tick := time.NewTicker(s.cfg.Detection.ProbeInterval.D())
 	defer tick.Stop()
 	for {
@@ -454,6 +471,7 @@ func (s *Service) leaderLoop(ctx context.Context) {
 		case <-tick.C:
 		}
 		s.reconcile(ctx, &wg, trusted, tracker)
+		s.reconcileClusters(ctx, &wg, ctracker, s.snapshotReports(), ParamsFrom(s.cfg, s.node.Voters()))
 	}
 }
 
@@ -545,7 +563,7 @@ func (s *Service) reconcile(ctx context.Context, wg *sync.WaitGroup, trusted map
 		views[g.Name] = d.View
 		s.metrics.observeView(d.View, g.Epoch)
 		// What was observed goes to the log before what is done about it.
-		if evs := tracker.observe(g.Name, g.Nodes, fresh, d.View, g.Epoch); len(evs) > 0 {
+		if evs := tracker.observe(g.Name, g.Master, g.Nodes, fresh, d.View, g.Epoch); len(evs) > 0 {
 			if err := s.node.Apply(ctx, &raftstore.Events{Events: evs, Keep: s.cfg.Events.Retention, At: now}); err != nil {
 				s.log.Warn("record observed events", zap.Error(err))
 			}

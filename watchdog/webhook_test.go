@@ -124,20 +124,20 @@ func TestEventTracker(t *testing.T) {
 		o := Obs{Known: true, Up: !down, Down: down}
 		return []Report{{From: "w1", Obs: map[string]Obs{nA: o}}}
 	}
-	if evs := tr.observe("g", nodes, rep(true), view(HealthODown), 1); len(evs) != 0 {
+	if evs := tr.observe("g", nA, nodes, rep(true), view(HealthODown), 1); len(evs) != 0 {
 		t.Fatalf("the baseline produced events: %+v", evs)
 	}
-	if evs := tr.observe("g", nodes, rep(false), view(HealthUp), 1); len(evs) != 1 || evs[0].Kind != raftstore.EvNodeUp {
+	if evs := tr.observe("g", nA, nodes, rep(false), view(HealthUp), 1); len(evs) != 1 || evs[0].Kind != raftstore.EvNodeUp {
 		t.Fatalf("node answers again: %+v", evs)
 	}
-	evs := tr.observe("g", nodes, rep(true), view(HealthODown), 1)
+	evs := tr.observe("g", nA, nodes, rep(true), view(HealthODown), 1)
 	if len(evs) != 2 || evs[0].Kind != raftstore.EvNodeSDown || evs[1].Kind != raftstore.EvNodeODown || evs[0].Watchdog != "w1" {
 		t.Fatalf("node goes down: %+v", evs)
 	}
 	// A partial view (sdown, unknown) right after a change is no news, and
 	// back to odown is not a second odown.
 	for _, h := range []string{HealthSDown, HealthUnknown, HealthODown} {
-		if evs := tr.observe("g", nodes, rep(true), view(h), 2); len(evs) != 0 {
+		if evs := tr.observe("g", nA, nodes, rep(true), view(h), 2); len(evs) != 0 {
 			t.Fatalf("health %s: %+v", h, evs)
 		}
 	}

@@ -481,7 +481,20 @@ func TestSentinelRedisCLI(t *testing.T) {
 	wantLines(t, "SENTINEL master of an unknown group", out, "ERR No such master with that name")
 
 	// SENTINEL replicas and slaves: both replicas, with their real run ids
-	// and offsets near their own.
+	// and offsets near their own. The offsets come from the probes: wait
+	// until one has run since the keys were written.
+	err := WaitFor(t.Context(), 5*time.Second, "SENTINEL replicas to show the replicas' offsets", func() (bool, error) {
+		out, _ := redisCLI(t, open, "", "SENTINEL", "replicas", group)
+		for _, rec := range cliRecords(t, out) {
+			if off, err := strconv.ParseInt(rec["slave-repl-offset"], 10, 64); err != nil || off <= 0 {
+				return false, fmt.Errorf("%s: slave-repl-offset %q", rec["name"], rec["slave-repl-offset"])
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		t.Error(err)
+	}
 	for _, sub := range []string{"replicas", "slaves"} {
 		out, _ = redisCLI(t, open, "", "SENTINEL", sub, group)
 		recs := cliRecords(t, out)

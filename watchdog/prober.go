@@ -86,7 +86,7 @@ func (p *Prober) SetNodes(ctx context.Context, targets map[string]bool) {
 	p.mu.Lock()
 	var stopped []*probed
 	for a, n := range p.nodes {
-		if !want[a] {
+		if _, keep := want[a]; !keep {
 			n.cancel()
 			stopped = append(stopped, n)
 			delete(p.nodes, a)

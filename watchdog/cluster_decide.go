@@ -269,7 +269,13 @@ func DecideCluster(in ClusterInput) (ClusterView, []ClusterAction) {
 	}
 	sort.Slice(v.Shards, func(i, j int) bool { return firstSlot(v.Shards[i].Slots) < firstSlot(v.Shards[j].Slots) })
 	sort.Slice(records, func(i, j int) bool { return firstSlot(records[i].Slots) < firstSlot(records[j].Slots) })
-	if unc := topo.Coverage(); len(unc) > 0 {
+	selves := map[string]cluster.Node{}
+	for _, a := range addrs {
+		if st := states[a]; st.self.ID != "" {
+			selves[st.self.ID] = st.self
+		}
+	}
+	if unc := uncoveredSlots(topo, selves); len(unc) > 0 {
 		v.Uncovered = cluster.FormatSlots(unc)
 	}
 	for _, a := range addrs {
@@ -436,4 +442,41 @@ func formerShard(old, cur []raftstore.ShardRecord, addr string) (raftstore.Shard
 		}
 	}
 	return raftstore.ShardRecord{}, false
+}
+
+// uncoveredSlots is the slots no master serves: a master that answers
+// counts with the slots it claims itself, one that does not with the slots
+// the reference view gives it.
+func uncoveredSlots(topo *cluster.Topology, selves map[string]cluster.Node) []cluster.SlotRange {
+	var covered [cluster.SlotCount]bool
+	for _, n := range topo.Nodes {
+		if !n.Flags.Master {
+			continue
+		}
+		slots := n.Slots
+		if s, ok := selves[n.ID]; ok {
+			slots = s.Slots
+		}
+		for _, r := range slots {
+			for sl := r.Start; sl <= r.End && sl < cluster.SlotCount; sl++ {
+				covered[sl] = true
+			}
+		}
+	}
+	for _, s := range selves {
+		if s.Flags.Master {
+			for _, r := range s.Slots {
+				for sl := r.Start; sl <= r.End && sl < cluster.SlotCount; sl++ {
+					covered[sl] = true
+				}
+			}
+		}
+	}
+	var out []cluster.SlotRange
+	for sl := 0; sl < cluster.SlotCount; sl++ {
+		if !covered[sl] {
+			out = append(out, cluster.SlotRange{Start: sl, End: sl})
+		}
+	}
+	return cluster.MergeSlots(out)
 }

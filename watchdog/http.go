@@ -131,6 +131,7 @@ func (s *Service) routes() []route {
 		{method: "GET", path: "/v1/clusters", h: s.getClusters},
 		{method: "GET", path: "/v1/clusters/{name}", h: s.getCluster},
 		{method: "POST", path: "/v1/clusters/{name}/failover", h: s.postClusterFailover, write: true},
+		{method: "POST", path: "/v1/clusters/{name}/fix", h: s.postClusterFix, write: true},
 		{method: "GET", path: "/v1/history", h: s.getHistory},
 		{method: "GET", path: "/v1/events", raw: s.serveEvents},
 		{method: "GET", path: "/v1/raft/peers", h: s.getPeers},

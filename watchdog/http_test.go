@@ -55,6 +55,7 @@ var apiTested = map[string]string{
 	"GET /v1/clusters":                  "TestAPIClusters",
 	"GET /v1/clusters/{name}":           "TestAPIClusters",
 	"POST /v1/clusters/{name}/failover": "TestAPIClusters",
+	"POST /v1/clusters/{name}/fix":      "TestAPIClusters",
 }
 
 func TestAPIEveryRouteIsTested(t *testing.T) {
@@ -1486,6 +1487,7 @@ func TestAPIClusters(t *testing.T) {
 	m.rejectsCall(t, "POST", "/v1/clusters/nope/failover", `{"shard":"x"}`, 404, "nope")
 	// Without a fresh view of the cluster the leader cannot choose.
 	m.rejectsCall(t, "POST", "/v1/clusters/main/failover", `{"shard":"10.0.1.1:7000"}`, 503, "no fresh view")
+	m.rejectsCall(t, "POST", "/v1/clusters/nope/fix", "", 404, "nope")
 	if after := m.state(t); after != before {
 		t.Fatal("a refused cluster failover changed the state")
 	}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -108,6 +109,20 @@ func TestFailoverWithTLSEverywhere(t *testing.T) {
 	}
 	if g.Master != nodes[0].Addr {
 		t.Fatalf("watchdogs agree on master %s, want %s", g.Master, nodes[0].Addr)
+	}
+
+	// The CLI reaches the TLS API with the CA and a client certificate,
+	// and is refused without the certificate.
+	cli := func(extra ...string) (string, error) {
+		args := append([]string{"status", "--addr", "https://" + ws[1].HTTPAddr, "--ca-file", certs.CAFile}, extra...)
+		out, err := exec.CommandContext(ctx, needWarden(t), args...).CombinedOutput()
+		return string(out), err
+	}
+	if out, err := cli("--cert-file", certs.CertFile, "--key-file", certs.KeyFile); err != nil || !strings.Contains(out, "w2") {
+		t.Fatalf("warden status over TLS: %v\n%s", err, out)
+	}
+	if out, err := cli(); err == nil {
+		t.Fatalf("warden status without a client certificate succeeded:\n%s", out)
 	}
 
 	// Plain text is refused: at the API, and on the members' port.

@@ -8,7 +8,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -52,6 +55,8 @@ type apiFlags struct {
 	tokenFile string
 	json      bool
 	timeout   time.Duration
+	// TLS towards an API served with http.tls.
+	caFile, certFile, keyFile string
 }
 
 func (f *apiFlags) register(fs *pflag.FlagSet) {
@@ -59,6 +64,41 @@ func (f *apiFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.tokenFile, "token-file", "", "file holding the API bearer token (default: the token in $"+envToken+")")
 	fs.BoolVar(&f.json, "json", false, "print the server's JSON answer as it is, indented")
 	fs.DurationVar(&f.timeout, "timeout", defaultTimeout, "bound on the request")
+	fs.StringVar(&f.caFile, "ca-file", "", "CA that signed the API's certificate (https addresses)")
+	fs.StringVar(&f.certFile, "cert-file", "", "client certificate, when the API requires one")
+	fs.StringVar(&f.keyFile, "key-file", "", "key of --cert-file")
+}
+
+// transport is the HTTP transport, with the TLS the flags ask for.
+func (f *apiFlags) transport() (http.RoundTripper, error) {
+	if f.caFile == "" && f.certFile == "" && f.keyFile == "" {
+		return http.DefaultTransport, nil
+	}
+	if (f.certFile == "") != (f.keyFile == "") {
+		return nil, errors.New("--cert-file and --key-file go together")
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if f.caFile != "" {
+		pem, err := os.ReadFile(f.caFile)
+		if err != nil {
+			return nil, fmt.Errorf("--ca-file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--ca-file %s: no PEM certificate in it", f.caFile)
+		}
+		cfg.RootCAs = pool
+	}
+	if f.certFile != "" {
+		kp, err := tls.LoadX509KeyPair(f.certFile, f.keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("--cert-file/--key-file: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{kp}
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = cfg
+	return tr, nil
 }
 
 // session checks the flags and the environment and returns the client
@@ -82,8 +122,12 @@ func (f *apiFlags) session(cmd *cobra.Command) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
+	tr, err := f.transport()
+	if err != nil {
+		return nil, err
+	}
 	return &session{
-		client: &client{base: base, token: token, http: &http.Client{Timeout: f.timeout}},
+		client: &client{base: base, token: token, http: &http.Client{Timeout: f.timeout, Transport: tr}},
 		json:   f.json,
 		out:    cmd.OutOrStdout(),
 	}, nil

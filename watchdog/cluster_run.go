@@ -273,16 +273,7 @@ func (s *Service) runClusterFailover(ctx context.Context, a ClusterAction, by st
 	id := c.Failover.ID
 	lg.Warn("forcing a cluster failover", zap.String("from", a.From), zap.String("to", a.To), zap.String("reason", a.Reason))
 	var steps []raftstore.Step
-	step := func(name, node string, fn func() error) error {
-		t := time.Now()
-		err := fn()
-		st := raftstore.Step{Name: name, Node: node, DurationMs: float64(time.Since(t).Microseconds()) / 1000}
-		if err != nil {
-			st.Error = err.Error()
-		}
-		steps = append(steps, st)
-		return err
-	}
+	step := func(name, node string, fn func() error) error { return timeStep(&steps, name, node, fn) }
 	end := func(ok bool, err error) {
 		msg := ""
 		if err != nil {

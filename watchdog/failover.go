@@ -88,16 +88,7 @@ func (s *Service) runFailover(ctx context.Context, a Action) {
 	}
 	start := time.Now()
 	var steps []raftstore.Step
-	step := func(name, node string, fn func() error) error {
-		t := time.Now()
-		err := fn()
-		st := raftstore.Step{Name: name, Node: node, DurationMs: float64(time.Since(t).Microseconds()) / 1000}
-		if err != nil {
-			st.Error = err.Error()
-		}
-		steps = append(steps, st)
-		return err
-	}
+	step := func(name, node string, fn func() error) error { return timeStep(&steps, name, node, fn) }
 	leaderOK := func(what string) bool {
 		if err := s.node.VerifyLeader(); err != nil {
 			lg.Warn("stopping: leadership not verified", zap.String("before", what), zap.Error(err))
@@ -333,4 +324,16 @@ func (s *Service) requestFailover(group, to string, force bool, by string) (*raf
 		Reason: reason, Fence: kind == raftstore.KindFailover && mv.VotesUp > 0, Ranking: ranking,
 		FailoverKind: kind, By: by, Force: force, Cause: raftstore.CauseRequested,
 	})
+}
+
+// timeStep runs fn and appends it to steps with its duration and error.
+func timeStep(steps *[]raftstore.Step, name, node string, fn func() error) error {
+	t := time.Now()
+	err := fn()
+	st := raftstore.Step{Name: name, Node: node, DurationMs: float64(time.Since(t).Microseconds()) / 1000}
+	if err != nil {
+		st.Error = err.Error()
+	}
+	*steps = append(*steps, st)
+	return err
 }

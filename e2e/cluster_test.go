@@ -824,3 +824,56 @@ func TestClusterOpenSlot(t *testing.T) {
 	}
 	e.waitView(t, e.ws, clusterSettle, "every watchdog to report no open slot", fullView(3, 1))
 }
+
+// TestClusterResetMasterReattached: a master is killed and the cluster
+// fails its shard over by itself; the node comes back on the same port
+// without its nodes.conf (a new ID that knows nobody and serves nothing).
+// warden meets it with the cluster and makes it a replica of its old
+// shard's new master.
+func TestClusterResetMasterReattached(t *testing.T) {
+	e := startClusterEnv(t)
+	ctx := t.Context()
+	cs := e.waitView(t, e.ws, clusterStart, "every watchdog to see 3 shards of 6 nodes, each with an up replica", fullView(3, 1))
+	old := e.rc.Nodes[1]
+	s, ok := cs.View.shardOf(old.Addr)
+	if !ok || len(s.Replicas) != 1 {
+		t.Fatalf("%s leads no shard with one replica: %s", old.Addr, cs.View)
+	}
+	replica := s.Replicas[0]
+	since := lastEventSeq(t, e.ws[0])
+	if err := old.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	e.waitPromoted(t, []string{replica}, clusterSettle)
+	e.waitEvent(t, since, "cluster_failover_observed", clusterSettle, func(ev hookEvent) bool { return strings.Contains(ev.Message, replica) })
+
+	restarted := time.Now()
+	if err := e.rc.RestartEmpty(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	topo, err := ClusterTopology(ctx, old.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(topo.Nodes) != 1 {
+		t.Fatalf("the restarted node knows %d nodes, want only itself", len(topo.Nodes))
+	}
+	newID := topo.Myself
+	ev := e.waitEvent(t, since, "cluster_node_reattached", clusterSettle, func(ev hookEvent) bool { return ev.Node == old.Addr })
+	t.Logf("re-attached %v after the restart: %s", ev.At.Sub(restarted).Round(time.Millisecond), ev.Message)
+	if err := old.WaitForReplica(ctx, replica, clusterSettle); err != nil {
+		t.Fatal(err)
+	}
+	cs = e.waitView(t, e.ws, clusterSettle, fmt.Sprintf("every watchdog to see %s (new ID %s) as the replica of %s", old.Addr, short8(newID), replica), func(cs clusterStatus) error {
+		n, ok := cs.View.node(old.Addr)
+		if !ok || n.ID != newID || n.Role != "replica" || n.Health != "up" {
+			return fmt.Errorf("node %s: %+v", old.Addr, n)
+		}
+		s, ok := cs.View.shardOf(replica)
+		if !ok || s.UpReplicas != 1 || len(s.Replicas) != 1 || s.Replicas[0] != old.Addr {
+			return fmt.Errorf("shard of %s: %+v", replica, s)
+		}
+		return nil
+	})
+	e.noEvent(t, since, "cluster_failover_started")
+}

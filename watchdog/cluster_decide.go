@@ -240,6 +240,25 @@ func DecideCluster(in ClusterInput) (ClusterView, []ClusterAction) {
 		}
 		v.Nodes = append(v.Nodes, nv)
 	}
+	// Answering nodes the reference view lacks (a node reset with a new id,
+	// or one not met yet) are listed by what they say of themselves.
+	listed := map[string]bool{}
+	for _, n := range v.Nodes {
+		listed[n.Addr] = true
+	}
+	for _, a := range addrs {
+		st := states[a]
+		if listed[a] || st.self.ID == "" {
+			continue
+		}
+		nv := ClusterNodeView{ID: st.self.ID, Addr: a, Role: roleOf(st.self), MasterID: st.self.MasterID,
+			Slots: cluster.FormatSlots(st.self.Slots), Health: health(a), VotesDown: st.down, VotesUp: st.up,
+			Offset: st.obs.Offset, LatencyMs: st.obs.LatencyMs}
+		if st.obs.Cluster != nil {
+			nv.State = st.obs.Cluster.State
+		}
+		v.Nodes = append(v.Nodes, nv)
+	}
 	sort.Slice(v.Nodes, func(i, j int) bool { return v.Nodes[i].Addr < v.Nodes[j].Addr })
 
 	var records []raftstore.ShardRecord
@@ -357,6 +376,12 @@ func DecideCluster(in ClusterInput) (ClusterView, []ClusterAction) {
 			continue
 		}
 		shard, ok := formerShard(in.Cluster.Shards, records, a)
+		if !ok && len(st.view) <= 1 {
+			// A node that knows nobody may have led a shard the cluster
+			// has already failed over and recorded: it goes where a replica
+			// is missing most.
+			shard, ok = neediestShard(v.Shards, records)
+		}
 		if !ok {
 			continue
 		}
@@ -479,4 +504,24 @@ func uncoveredSlots(topo *cluster.Topology, selves map[string]cluster.Node) []cl
 		}
 	}
 	return cluster.MergeSlots(out)
+}
+
+// neediestShard is the shard with the fewest working replicas (ties: the
+// lowest slots).
+func neediestShard(shards []ClusterShardView, records []raftstore.ShardRecord) (raftstore.ShardRecord, bool) {
+	best := -1
+	for i, sh := range shards {
+		if best < 0 || sh.UpReplicas < shards[best].UpReplicas {
+			best = i
+		}
+	}
+	if best < 0 {
+		return raftstore.ShardRecord{}, false
+	}
+	for _, r := range records {
+		if r.MasterID == shards[best].MasterID {
+			return r, true
+		}
+	}
+	return raftstore.ShardRecord{}, false
 }

@@ -69,6 +69,8 @@ type ClusterView struct {
 	MastersUp      int                `json:"masters_up"`
 	MastersTotal   int                `json:"masters_total"`
 	ReachableState string             `json:"state"`
+	// At is when the leader computed the view.
+	At time.Time `json:"at"`
 }
 
 // ClusterActionKind says what a ClusterAction asks for.
@@ -334,6 +336,11 @@ func DecideCluster(in ClusterInput) (ClusterView, []ClusterAction) {
 			}
 			since, ok := in.DownSince[sh.MasterAddr]
 			wait := p.DownAfter + timeout
+			if v.MastersUp*2 > v.MastersTotal {
+				// The cluster can elect a replica itself: leave it Redis's
+				// own election delay (500 ms + up to 500 ms + rank) too.
+				wait += time.Second
+			}
 			if !ok || in.Now.Sub(since) < wait {
 				note(fmt.Sprintf("master %s of slots %s is down; the cluster has until %s to fail it over", sh.MasterAddr, sh.Slots, since.Add(wait).UTC().Format(time.RFC3339Nano)))
 				continue

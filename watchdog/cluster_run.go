@@ -184,6 +184,9 @@ func (s *Service) reconcileClusters(ctx context.Context, wg *sync.WaitGroup, t *
 	now := time.Now()
 	targets := s.clusterTargets()
 	views := map[string]ClusterView{}
+	s.mu.Lock()
+	prev := s.clusterViews
+	s.mu.Unlock()
 	for _, c := range s.fsm.Clusters() {
 		var addrs []string
 		for a, name := range targets {
@@ -193,6 +196,23 @@ func (s *Service) reconcileClusters(ctx context.Context, wg *sync.WaitGroup, t *
 		}
 		v, acts := DecideCluster(ClusterInput{Now: now, Params: params, Cluster: c, Reports: reports, Addrs: addrs,
 			DownSince: t.downSince, StraySince: t.straySince})
+		if len(v.Nodes) == 0 {
+			// No view taken after the last recorded change yet (or none at
+			// all): keep showing the previous one for a few intervals and
+			// teach the tracker nothing.
+			if pv, ok := prev[c.Name]; ok && now.Sub(pv.At) < 5*params.ProbeInterval {
+				views[c.Name] = pv
+			} else {
+				views[c.Name] = v
+			}
+			for _, a := range acts {
+				if a.Kind == ClActNote {
+					s.executeCluster(ctx, wg, t, a)
+				}
+			}
+			continue
+		}
+		v.At = now
 		t.update(v, now)
 		views[c.Name] = v
 		bound := 2 * time.Duration(v.NodeTimeoutMs) * time.Millisecond

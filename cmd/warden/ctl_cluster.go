@@ -27,7 +27,7 @@ func newClusterCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 	}
 	f.register(cmd.PersistentFlags())
-	cmd.AddCommand(newClusterStatusCmd(&f), newClusterFailoverCmd(&f))
+	cmd.AddCommand(newClusterStatusCmd(&f), newClusterFailoverCmd(&f), newClusterFixCmd(&f))
 	return cmd
 }
 
@@ -423,4 +423,34 @@ func resolvePrefixes(ctx context.Context, s *session, name string, body watchdog
 		}
 	}
 	return body, nil
+}
+
+func newClusterFixCmd(api *apiFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "fix NAME",
+		Short: "close a Redis Cluster's open slots and cover its uncovered ones (never done automatically)",
+		Long: `fix asks the leader to finish or clear every slot left MIGRATING/IMPORTING
+(moving the keys left behind) and to give every uncovered slot to the master
+that holds its keys, or to the master with the fewest slots when none does.
+Slots whose keys sit on several masters are left alone and named. What was
+done is recorded in the audit log (warden history --group NAME).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := api.session(cmd)
+			if err != nil {
+				return err
+			}
+			var rep watchdog.FixReport
+			return s.call(cmd.Context(), http.MethodPost, pathOf("/v1/clusters/", args[0], "/fix"), nil, &rep, func(w io.Writer) error {
+				fmt.Fprintf(w, "cluster %s: %d open slots closed, %d slot ranges covered, %d keys moved\n", rep.Cluster, len(rep.Closed), len(rep.Covered), rep.MovedKeys)
+				for _, c := range rep.Closed {
+					fmt.Fprintln(w, "  closed  ", c)
+				}
+				for _, c := range rep.Covered {
+					fmt.Fprintln(w, "  covered ", c)
+				}
+				return nil
+			})
+		},
+	}
 }

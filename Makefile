@@ -52,9 +52,11 @@ e2e: redis
 demo: redis build
 	./$(BIN) demo
 
-# Failover time side by side with Redis Sentinel; writes BENCHMARKS.md.
+# Failover time side by side with Redis Sentinel (BENCHMARKS.md), and Redis
+# Cluster's recovery with and without warden (BENCHMARKS-cluster.md).
 bench: redis-sentinel
-	$(GO) test -tags bench -count=1 -timeout 60m -run 'Benchmark|TestFailoverBenchmark' -v ./e2e
+	$(GO) test -tags bench -count=1 -timeout 60m -run '^TestFailoverBenchmark$$' -v ./e2e
+	$(GO) test -tags bench -count=1 -timeout 30m -run '^TestClusterFailoverBench$$' -v ./e2e
 
 clean:
 	rm -rf bin

@@ -886,3 +886,85 @@ func TestClusterResetMasterReattached(t *testing.T) {
 	})
 	e.noEvent(t, since, "cluster_failover_started")
 }
+
+// TestClusterFixClosesOpenSlot: a reshard of one slot stopped halfway
+// (marks on both masters, some keys moved, some not) is finished by
+// `warden cluster fix`: no mark left, the slot served by the target, and
+// every key readable.
+func TestClusterFixClosesOpenSlot(t *testing.T) {
+	e := startClusterEnv(t)
+	ctx := t.Context()
+	cs := e.waitView(t, e.ws, clusterStart, "every watchdog to see 3 shards of 6 nodes, each with an up replica", fullView(3, 1))
+	const slot = 100
+	topo, err := ClusterTopology(ctx, e.rc.Nodes[0].Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, ok := topo.Owner(slot)
+	if !ok {
+		t.Fatalf("nobody serves slot %d", slot)
+	}
+	var dst clusterViewShard
+	for _, s := range cs.View.Shards {
+		if s.MasterID != src.ID {
+			dst = s
+			break
+		}
+	}
+	// Twenty keys of the slot on its owner.
+	var keys []string
+	for i := 0; len(keys) < 20; i++ {
+		if k := fmt.Sprintf("fix:%d", i); cluster.KeySlot(k) == slot {
+			keys = append(keys, k)
+		}
+	}
+	owner := NewRedisClient(src.Addr, "")
+	defer owner.Close()
+	for _, k := range keys {
+		if err := owner.Set(ctx, k, "v-"+k, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Open the slot and move half of the keys, as an interrupted reshard.
+	if err := clusterDo(ctx, dst.MasterAddr, "CLUSTER", "SETSLOT", slot, "IMPORTING", src.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := clusterDo(ctx, src.Addr, "CLUSTER", "SETSLOT", slot, "MIGRATING", dst.MasterID); err != nil {
+		t.Fatal(err)
+	}
+	host, port, _ := strings.Cut(dst.MasterAddr, ":")
+	args := []any{"MIGRATE", host, port, "", 0, 5000, "KEYS"}
+	for _, k := range keys[:10] {
+		args = append(args, k)
+	}
+	if err := clusterDo(ctx, src.Addr, args...); err != nil {
+		t.Fatal(err)
+	}
+	e.waitView(t, e.ws, clusterSettle, "the open slot in the view", func(cs clusterStatus) error {
+		if len(cs.View.OpenSlots) != 2 {
+			return fmt.Errorf("open slots %v", cs.View.OpenSlots)
+		}
+		return nil
+	})
+
+	res := opsMust(t, e.ws[0].HTTPAddr, "cluster", "fix", clusterName)
+	if !strings.Contains(res.stdout, "1 open slots closed") || !strings.Contains(res.stdout, "10 keys moved") {
+		t.Fatalf("warden cluster fix:\n%s", res.stdout)
+	}
+	e.waitView(t, e.ws, clusterSettle, "every watchdog to report no open slot", fullView(3, 1))
+	topo, err = ClusterTopology(ctx, e.rc.Nodes[0].Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := topo.Owner(slot); !ok || o.ID != dst.MasterID {
+		t.Fatalf("slot %d served by %+v, want %s", slot, o, dst.MasterAddr)
+	}
+	c := newClusterClient(e.rc.Addrs())
+	defer c.Close()
+	for _, k := range keys {
+		v, err := c.Get(ctx, k).Result()
+		if err != nil || v != "v-"+k {
+			t.Fatalf("key %s after the fix: %q, %v", k, v, err)
+		}
+	}
+}

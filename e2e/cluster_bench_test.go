@@ -33,7 +33,7 @@ const clusterBenchCommand = "go test -tags bench -count=1 -timeout 30m -run 'Tes
 //     and what every survivor's cluster_state is, after WARDEN_BENCH_CLUSTER_WAIT.
 //
 // It appends a Markdown section to WARDEN_BENCH_OUT_CLUSTER (default
-// ../BENCHMARKS-cluster.md). WARDEN_BENCH_TRIALS sets the trials per case
+// ../BENCHMARKS.md). WARDEN_BENCH_TRIALS sets the trials per case
 // (default 5); WARDEN_BENCH_CLUSTER_WAIT the watch of the unrecovered case
 // (default 10s).
 func TestClusterFailoverBench(t *testing.T) {
@@ -50,7 +50,7 @@ func TestClusterFailoverBench(t *testing.T) {
 	if err != nil || watch < time.Second {
 		t.Fatalf("WARDEN_BENCH_CLUSTER_WAIT: want a duration of at least 1s")
 	}
-	out := envOr("WARDEN_BENCH_OUT_CLUSTER", "../BENCHMARKS-cluster.md")
+	out := envOr("WARDEN_BENCH_OUT_CLUSTER", "../BENCHMARKS.md")
 
 	var withWarden, alone []clusterTrial
 	var stuck []stuckTrial

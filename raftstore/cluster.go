@@ -43,7 +43,17 @@ type Cluster struct {
 	// Promoted lists the node ids warden promoted lately (newest last), so
 	// that a shard map change it caused is not taken for the cluster's own.
 	Promoted []string `json:"promoted,omitempty"`
+	// Failed counts failed forced failovers per shard master id (reset by a
+	// success); at MaxClusterAttempts warden gives up on that shard.
+	Failed map[string]int `json:"failed,omitempty"`
 }
+
+// MaxClusterAttempts is how many forced failovers of one shard may fail
+// before warden stops trying and says so.
+const MaxClusterAttempts = 3
+
+// EvClusterFailoverAbandoned: warden gave up forcing a shard's failover.
+const EvClusterFailoverAbandoned = "cluster_failover_abandoned"
 
 // ShardRecord is one shard: its master, replicas and slots.
 type ShardRecord struct {
@@ -81,6 +91,12 @@ func (c *Cluster) clone() Cluster {
 		out.Shards = append(out.Shards, s)
 	}
 	out.Promoted = append([]string(nil), c.Promoted...)
+	if c.Failed != nil {
+		out.Failed = make(map[string]int, len(c.Failed))
+		for k, v := range c.Failed {
+			out.Failed[k] = v
+		}
+	}
 	out.Failover = c.Failover.clone()
 	out.LastFailover = c.LastFailover.clone()
 	return out
@@ -232,6 +248,18 @@ func (f *FSM) applyCluster(body any) (bool, error) {
 		fo.EndedAt, fo.OK, fo.Error = &at, c.OK, c.Error
 		fo.Steps = append(fo.Steps, c.Steps...)
 		cl.LastFailover, cl.Failover, cl.UpdatedAt = fo, nil, c.At
+		if cl.Failed == nil {
+			cl.Failed = map[string]int{}
+		}
+		if c.OK {
+			delete(cl.Failed, fo.ShardMaster)
+		} else {
+			cl.Failed[fo.ShardMaster]++
+			if cl.Failed[fo.ShardMaster] == MaxClusterAttempts {
+				f.emit(Event{At: c.At, Kind: EvClusterFailoverAbandoned, Severity: SeverityCritical, Group: c.Cluster, Node: fo.From,
+					Message: fmt.Sprintf("gave up forcing the failover of %s's shard after %d failed attempts (last: %s); a human must look", fo.From, MaxClusterAttempts, c.Error)})
+			}
+		}
 		if c.OK {
 			cl.Promoted = append(cl.Promoted, fo.ToID)
 			if len(cl.Promoted) > 16 {

@@ -367,3 +367,36 @@ func TestFSMEvents(t *testing.T) {
 		t.Fatalf("cursor without a hook: %v", err)
 	}
 }
+
+func TestFSMClusterFailoverGivesUp(t *testing.T) {
+	f := NewFSM()
+	mustApply(t, f, 1, &ClustersEnsure{Clusters: []ClusterSpec{{Name: "c", Seeds: []string{"a:1"}}}, At: at})
+	idx := uint64(2)
+	for i := 1; i <= MaxClusterAttempts; i++ {
+		mustApply(t, f, idx, &ClusterFailoverBegin{Cluster: "c", Failover: ClusterFailover{Mode: ModeForce, ShardMaster: "m1", From: "a:1", To: "b:1", ToID: "r1"}, At: at})
+		c, _ := f.Cluster("c")
+		mustApply(t, f, idx+1, &ClusterFailoverEnd{Cluster: "c", ID: c.Failover.ID, OK: false, Error: "refused", At: at})
+		idx += 2
+	}
+	c, _ := f.Cluster("c")
+	if c.Failed["m1"] != MaxClusterAttempts || c.Epoch != MaxClusterAttempts {
+		t.Fatalf("failed %v, epoch %d", c.Failed, c.Epoch)
+	}
+	evs, _ := f.EventsSince(0, 0)
+	n := 0
+	for _, e := range evs {
+		if e.Kind == EvClusterFailoverAbandoned {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d %s events, want 1", n, EvClusterFailoverAbandoned)
+	}
+	// A success resets the count.
+	mustApply(t, f, idx, &ClusterFailoverBegin{Cluster: "c", Failover: ClusterFailover{Mode: ModeTakeover, ShardMaster: "m1", ToID: "r1"}, At: at})
+	c, _ = f.Cluster("c")
+	mustApply(t, f, idx+1, &ClusterFailoverEnd{Cluster: "c", ID: c.Failover.ID, OK: true, At: at})
+	if c, _ = f.Cluster("c"); c.Failed["m1"] != 0 || len(c.Promoted) != 1 {
+		t.Fatalf("after a success: failed %v promoted %v", c.Failed, c.Promoted)
+	}
+}

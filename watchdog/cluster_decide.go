@@ -57,18 +57,21 @@ type ClusterShardView struct {
 
 // ClusterView is the aggregated view of a cluster.
 type ClusterView struct {
-	Cluster        string             `json:"cluster"`
-	Reporters      []string           `json:"reporters"`
-	Nodes          []ClusterNodeView  `json:"nodes"`
-	Shards         []ClusterShardView `json:"shards"`
-	Uncovered      string             `json:"uncovered_slots,omitempty"`
-	OpenSlots      []string           `json:"open_slots,omitempty"`
-	NoReplica      []string           `json:"masters_without_replica,omitempty"`
-	Disagreements  []string           `json:"disagreements,omitempty"`
-	NodeTimeoutMs  int64              `json:"node_timeout_ms"`
-	MastersUp      int                `json:"masters_up"`
-	MastersTotal   int                `json:"masters_total"`
-	ReachableState string             `json:"state"`
+	Cluster       string             `json:"cluster"`
+	Reporters     []string           `json:"reporters"`
+	Nodes         []ClusterNodeView  `json:"nodes"`
+	Shards        []ClusterShardView `json:"shards"`
+	Uncovered     string             `json:"uncovered_slots,omitempty"`
+	OpenSlots     []string           `json:"open_slots,omitempty"`
+	NoReplica     []string           `json:"masters_without_replica,omitempty"`
+	Disagreements []string           `json:"disagreements,omitempty"`
+	// Conflicts are masters claiming slots the cluster gives to others:
+	// reported, never resolved by guessing.
+	Conflicts      []string `json:"conflicts,omitempty"`
+	NodeTimeoutMs  int64    `json:"node_timeout_ms"`
+	MastersUp      int      `json:"masters_up"`
+	MastersTotal   int      `json:"masters_total"`
+	ReachableState string   `json:"state"`
 	// At is when the leader computed the view.
 	At time.Time `json:"at"`
 }
@@ -305,6 +308,23 @@ func DecideCluster(in ClusterInput) (ClusterView, []ClusterAction) {
 			v.OpenSlots = append(v.OpenSlots, fmt.Sprintf("%d on %s (%s -> %s)", o.Slot, a, short(o.From), short(o.To)))
 		}
 	}
+	for _, a := range addrs {
+		st := states[a]
+		if st.self.ID == "" || !st.self.Flags.Master || a == ref {
+			continue
+		}
+		var clash []cluster.SlotRange
+		for _, r := range st.self.Slots {
+			for sl := r.Start; sl <= r.End && sl < cluster.SlotCount; sl++ {
+				if o, ok := topo.Owner(sl); ok && o.ID != st.self.ID {
+					clash = append(clash, cluster.SlotRange{Start: sl, End: sl})
+				}
+			}
+		}
+		if len(clash) > 0 {
+			v.Conflicts = append(v.Conflicts, fmt.Sprintf("%s claims slots %s that the cluster gives to other masters", a, cluster.FormatSlots(cluster.MergeSlots(clash))))
+		}
+	}
 	upViews := map[string][]cluster.Node{}
 	for a, vw := range views {
 		if len(vw) > 1 {
@@ -343,6 +363,10 @@ func DecideCluster(in ClusterInput) (ClusterView, []ClusterAction) {
 			}
 			if !ok || in.Now.Sub(since) < wait {
 				note(fmt.Sprintf("master %s of slots %s is down; the cluster has until %s to fail it over", sh.MasterAddr, sh.Slots, since.Add(wait).UTC().Format(time.RFC3339Nano)))
+				continue
+			}
+			if in.Cluster.Failed[sh.MasterID] >= raftstore.MaxClusterAttempts {
+				note(fmt.Sprintf("gave up forcing the failover of %s after %d failed attempts; a human must look", sh.MasterAddr, raftstore.MaxClusterAttempts))
 				continue
 			}
 			if lf := in.Cluster.LastFailover; lf != nil && !lf.OK && lf.ShardMaster == sh.MasterID && lf.EndedAt != nil && in.Now.Sub(*lf.EndedAt) < 2*timeout {

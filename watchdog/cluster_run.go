@@ -150,6 +150,9 @@ func (t *clusterTracker) conditions(v ClusterView, now time.Time, bound time.Dur
 	for _, m := range v.NoReplica {
 		add(raftstore.EvClusterNoReplica, raftstore.SeverityWarning, m, "master "+m+" has no working replica")
 	}
+	for _, c := range v.Conflicts {
+		add(raftstore.EvClusterConflict, raftstore.SeverityCritical, c, c)
+	}
 	for _, d := range v.Disagreements {
 		add(raftstore.EvClusterDisagreement, raftstore.SeverityWarning, d, "nodes disagree: "+d)
 	}

@@ -781,21 +781,7 @@ func TestClusterOpenSlot(t *testing.T) {
 	ctx := t.Context()
 	cs := e.waitView(t, e.ws, clusterStart, "every watchdog to see 3 shards of 6 nodes, each with an up replica", fullView(3, 1))
 	const slot = 100
-	topo, err := ClusterTopology(ctx, e.rc.Nodes[0].Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, ok := topo.Owner(slot)
-	if !ok {
-		t.Fatalf("nobody serves slot %d", slot)
-	}
-	var dst clusterViewShard
-	for _, s := range cs.View.Shards {
-		if s.MasterID != src.ID {
-			dst = s
-			break
-		}
-	}
+	src, dst := slotOwnerAndOther(t, e, cs, slot)
 	since := lastEventSeq(t, e.ws[0])
 	opened := time.Now()
 	if err := clusterDo(ctx, dst.MasterAddr, "CLUSTER", "SETSLOT", slot, "IMPORTING", src.ID); err != nil {
@@ -896,21 +882,7 @@ func TestClusterFixClosesOpenSlot(t *testing.T) {
 	ctx := t.Context()
 	cs := e.waitView(t, e.ws, clusterStart, "every watchdog to see 3 shards of 6 nodes, each with an up replica", fullView(3, 1))
 	const slot = 100
-	topo, err := ClusterTopology(ctx, e.rc.Nodes[0].Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, ok := topo.Owner(slot)
-	if !ok {
-		t.Fatalf("nobody serves slot %d", slot)
-	}
-	var dst clusterViewShard
-	for _, s := range cs.View.Shards {
-		if s.MasterID != src.ID {
-			dst = s
-			break
-		}
-	}
+	src, dst := slotOwnerAndOther(t, e, cs, slot)
 	// Twenty keys of the slot on its owner.
 	var keys []string
 	for i := 0; len(keys) < 20; i++ {
@@ -952,7 +924,7 @@ func TestClusterFixClosesOpenSlot(t *testing.T) {
 		t.Fatalf("warden cluster fix:\n%s", res.stdout)
 	}
 	e.waitView(t, e.ws, clusterSettle, "every watchdog to report no open slot", fullView(3, 1))
-	topo, err = ClusterTopology(ctx, e.rc.Nodes[0].Addr)
+	topo, err := ClusterTopology(ctx, e.rc.Nodes[0].Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -967,4 +939,25 @@ func TestClusterFixClosesOpenSlot(t *testing.T) {
 			t.Fatalf("key %s after the fix: %q, %v", k, v, err)
 		}
 	}
+}
+
+// slotOwnerAndOther returns the master serving slot and another shard, to
+// move the slot to.
+func slotOwnerAndOther(t *testing.T, e *clusterEnv, cs clusterStatus, slot int) (cluster.Node, clusterViewShard) {
+	t.Helper()
+	topo, err := ClusterTopology(t.Context(), e.rc.Nodes[0].Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, ok := topo.Owner(slot)
+	if !ok {
+		t.Fatalf("nobody serves slot %d", slot)
+	}
+	for _, s := range cs.View.Shards {
+		if s.MasterID != src.ID {
+			return src, s
+		}
+	}
+	t.Fatalf("no shard other than %s's", src.Addr)
+	return src, clusterViewShard{}
 }

@@ -46,6 +46,9 @@ type Cluster struct {
 	// Failed counts failed forced failovers per shard master id (reset by a
 	// success); at MaxClusterAttempts warden gives up on that shard.
 	Failed map[string]int `json:"failed,omitempty"`
+	// Removed are addresses of nodes a topology operation took out of the
+	// cluster: never probed, never re-attached.
+	Removed []string `json:"removed,omitempty"`
 }
 
 // MaxClusterAttempts is how many forced failovers of one shard may fail
@@ -91,6 +94,7 @@ func (c *Cluster) clone() Cluster {
 		out.Shards = append(out.Shards, s)
 	}
 	out.Promoted = append([]string(nil), c.Promoted...)
+	out.Removed = append([]string(nil), c.Removed...)
 	if c.Failed != nil {
 		out.Failed = make(map[string]int, len(c.Failed))
 		for k, v := range c.Failed {

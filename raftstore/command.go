@@ -50,6 +50,12 @@ const (
 	// warden forces in a cluster.
 	CmdClusterFailoverBegin
 	CmdClusterFailoverEnd
+	// CmdOpBegin, CmdOpProgress, CmdOpCancel and CmdOpEnd carry a cluster
+	// topology operation: its plan, its cursor, a cancel request, its end.
+	CmdOpBegin
+	CmdOpProgress
+	CmdOpCancel
+	CmdOpEnd
 )
 
 // commandVersion is written after the type byte; a decoder refuses versions
@@ -218,6 +224,14 @@ func Decode(b []byte) (CommandType, Command, error) {
 		c = &ClusterFailoverBegin{}
 	case CmdClusterFailoverEnd:
 		c = &ClusterFailoverEnd{}
+	case CmdOpBegin:
+		c = &OpBegin{}
+	case CmdOpProgress:
+		c = &OpProgress{}
+	case CmdOpCancel:
+		c = &OpCancel{}
+	case CmdOpEnd:
+		c = &OpEnd{}
 	default:
 		return t, nil, fmt.Errorf("unknown command type %d", t)
 	}

@@ -222,6 +222,10 @@ type State struct {
 	// Clusters are the watched Redis Clusters.
 	Clusters       map[string]*Cluster `json:"clusters"`
 	ClustersSeeded bool                `json:"clusters_seeded"`
+	// Operations are the cluster topology operations, running and lately
+	// finished; OpSeq numbers them.
+	Operations []*Operation `json:"operations"`
+	OpSeq      uint64       `json:"op_seq"`
 }
 
 const stateVersion = 1
@@ -364,6 +368,9 @@ func (f *FSM) Apply(l *raft.Log) any {
 
 func (f *FSM) apply(t CommandType, body any) error {
 	if handled, err := f.applyCluster(body); handled {
+		return err
+	}
+	if handled, err := f.applyOperation(body); handled {
 		return err
 	}
 	switch c := body.(type) {

@@ -354,37 +354,3 @@ func (r *Redis) Do(ctx context.Context, addr string, args ...any) (any, error) {
 	}
 	return v, nil
 }
-
-// MoveSlotKeys moves every key of slot from src to dst (host:port) with
-// MIGRATE ... KEYS in batches, until src holds none.
-func (r *Redis) MoveSlotKeys(ctx context.Context, src, dst string, slot int, batch int) (int, error) {
-	host, port, err := net.SplitHostPort(dst)
-	if err != nil {
-		return 0, err
-	}
-	moved := 0
-	for {
-		cctx, cancel := r.cmdCtx(ctx)
-		keys, err := r.client(src).ClusterGetKeysInSlot(cctx, slot, batch).Result()
-		cancel()
-		if err != nil {
-			r.drop(src, err)
-			return moved, fmt.Errorf("CLUSTER GETKEYSINSLOT %d on %s: %w", slot, src, err)
-		}
-		if len(keys) == 0 {
-			return moved, nil
-		}
-		args := []any{"MIGRATE", host, port, "", 0, 10000, "REPLACE", "KEYS"}
-		for _, k := range keys {
-			args = append(args, k)
-		}
-		cctx, cancel = context.WithTimeout(ctx, 15*time.Second)
-		err = r.client(src).Do(cctx, args...).Err()
-		cancel()
-		if err != nil {
-			r.drop(src, err)
-			return moved, fmt.Errorf("MIGRATE %d keys of slot %d from %s to %s: %w", len(keys), slot, src, dst, err)
-		}
-		moved += len(keys)
-	}
-}

@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"warden/actions"
 	"warden/cluster"
 	"warden/raftstore"
 )
@@ -33,6 +34,9 @@ func (s *Service) postClusterFix(r *http.Request) (any, error) {
 	}
 	if c.Failover != nil {
 		return nil, fmt.Errorf("%w: failover %s is running", ErrConflict, c.Failover.ID)
+	}
+	if o, ok := s.fsm.RunningOperation(name); ok {
+		return nil, fmt.Errorf("%w: operation %s is running; it closes the slots it opens itself", ErrConflict, o.ID)
 	}
 	s.mu.Lock()
 	busy := s.busy["cluster/"+name]
@@ -69,6 +73,18 @@ func (s *Service) postClusterFix(r *http.Request) (any, error) {
 }
 
 func (s *Service) fixCluster(ctx context.Context, name string) (FixReport, error) {
+	return s.repairCluster(ctx, name, true)
+}
+
+// closeOpenSlots finishes or closes every slot left migrating or
+// importing (the first thing an operation resumed by a new leader does).
+func (s *Service) closeOpenSlots(ctx context.Context, name string) (FixReport, error) {
+	return s.repairCluster(ctx, name, false)
+}
+
+// repairCluster closes open slots and, when cover is set, covers
+// uncovered ones.
+func (s *Service) repairCluster(ctx context.Context, name string, cover bool) (FixReport, error) {
 	rep := FixReport{Cluster: name, Closed: []string{}, Covered: []string{}}
 	// Every reachable node's own view, read now.
 	views := map[string][]cluster.Node{}
@@ -175,8 +191,8 @@ func (s *Service) fixCluster(ctx context.Context, name string) (FixReport, error
 		switch {
 		case ow[0] != "" && ow[1] != "":
 			// Finish the move: the keys left on the source go to the target.
-			n, err := s.act.MoveSlotKeys(ctx, addrOf(ow[0]), addrOf(ow[1]), sl, 100)
-			rep.MovedKeys += n
+			st, err := s.act.MigrateKeys(ctx, addrOf(ow[0]), addrOf(ow[1]), sl, actions.MigrateOptions{})
+			rep.MovedKeys += int(st.Keys)
 			if err != nil {
 				return rep, err
 			}
@@ -192,8 +208,8 @@ func (s *Service) fixCluster(ctx context.Context, name string) (FixReport, error
 		default:
 			imp := addrOf(ow[1])
 			if owner, ok := topo.Owner(sl); ok && owner.Addr != imp {
-				n, err := s.act.MoveSlotKeys(ctx, imp, owner.Addr, sl, 100)
-				rep.MovedKeys += n
+				st, err := s.act.MigrateKeys(ctx, imp, owner.Addr, sl, actions.MigrateOptions{})
+				rep.MovedKeys += int(st.Keys)
 				if err != nil {
 					return rep, err
 				}
@@ -208,6 +224,9 @@ func (s *Service) fixCluster(ctx context.Context, name string) (FixReport, error
 	// Uncovered slots: to the one master holding their keys, or, when none
 	// does, to the master with the fewest slots. Keys on several masters:
 	// not guessed.
+	if !cover {
+		return rep, nil
+	}
 	uncovered := uncoveredSlots(topo, self)
 	if len(uncovered) == 0 {
 		return rep, nil

@@ -43,7 +43,25 @@ func (s *Service) clusterTargets() map[string]string {
 		}
 	}
 	s.mu.Unlock()
+	// Nodes an operation removed are left alone.
+	for _, c := range s.fsm.Clusters() {
+		for _, a := range c.Removed {
+			if out[a] == c.Name {
+				delete(out, a)
+			}
+		}
+	}
 	return out
+}
+
+// forgetDiscovered drops removed nodes from the discovered set.
+func (s *Service) forgetDiscovered(name string, addrs []string) {
+	s.mu.Lock()
+	for _, a := range addrs {
+		delete(s.discovered[name], a)
+	}
+	s.mu.Unlock()
+	s.refreshNodes(context.Background())
 }
 
 // discover adds the nodes a cluster node's view names to the probed set.
@@ -222,7 +240,19 @@ func (s *Service) reconcileClusters(ctx context.Context, wg *sync.WaitGroup, t *
 		if bound < s.cfg.Detection.DownAfter.D() {
 			bound = s.cfg.Detection.DownAfter.D()
 		}
-		if evs := t.conditions(v, now, bound); len(evs) > 0 {
+		_, opRunning := s.fsm.RunningOperation(c.Name)
+		if opRunning {
+			// A topology operation opens slots and adds masters without
+			// slots on purpose: no condition events, no re-attaching.
+			kept := acts[:0:0]
+			for _, a := range acts {
+				if a.Kind != ClActReplicate && a.Kind != ClActReattach {
+					kept = append(kept, a)
+				}
+			}
+			acts = kept
+		}
+		if evs := t.conditions(v, now, bound); len(evs) > 0 && !opRunning {
 			if err := s.node.Apply(ctx, &raftstore.Events{Events: evs, Keep: s.cfg.Events.Retention, At: now}); err != nil {
 				s.log.Warn("record cluster conditions", zap.Error(err))
 			}

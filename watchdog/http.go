@@ -46,7 +46,8 @@ type APIError struct {
 
 func statusOf(err error) (int, string) {
 	switch {
-	case errors.Is(err, ErrNotFound), errors.Is(err, raftstore.ErrUnknownGroup), errors.Is(err, raftstore.ErrPeerUnknown):
+	case errors.Is(err, ErrNotFound), errors.Is(err, raftstore.ErrUnknownGroup), errors.Is(err, raftstore.ErrPeerUnknown),
+		errors.Is(err, raftstore.ErrUnknownOperation), errors.Is(err, raftstore.ErrUnknownCluster):
 		return http.StatusNotFound, "not_found"
 	case errors.Is(err, ErrMethod):
 		return http.StatusMethodNotAllowed, "method_not_allowed"
@@ -58,7 +59,7 @@ func statusOf(err error) (int, string) {
 		return http.StatusUnauthorized, "unauthorized"
 	case errors.Is(err, ErrConflict), errors.Is(err, raftstore.ErrFailoverRunning), errors.Is(err, raftstore.ErrGroupExists),
 		errors.Is(err, raftstore.ErrNodeInUse), errors.Is(err, raftstore.ErrPeerExists), errors.Is(err, raftstore.ErrStaleEpoch),
-		errors.Is(err, raftstore.ErrMembership):
+		errors.Is(err, raftstore.ErrMembership), errors.Is(err, raftstore.ErrOperationRunning), errors.Is(err, raftstore.ErrClusterExists):
 		return http.StatusConflict, "conflict"
 	case errors.Is(err, ErrNoLeader), errors.Is(err, raftstore.ErrNotLeader), errors.Is(err, ErrNoQuorum):
 		return http.StatusServiceUnavailable, "unavailable"
@@ -132,6 +133,15 @@ func (s *Service) routes() []route {
 		{method: "GET", path: "/v1/clusters/{name}", h: s.getCluster},
 		{method: "POST", path: "/v1/clusters/{name}/failover", h: s.postClusterFailover, write: true},
 		{method: "POST", path: "/v1/clusters/{name}/fix", h: s.postClusterFix, write: true},
+		{method: "POST", path: "/v1/clusters", h: s.postClusterCreate, write: true},
+		{method: "POST", path: "/v1/clusters/{name}/shards", h: s.postShardAdd, write: true},
+		{method: "DELETE", path: "/v1/clusters/{name}/shards/{master}", h: s.deleteShard, write: true},
+		{method: "POST", path: "/v1/clusters/{name}/shards/{master}/replicas", h: s.postReplicas, write: true},
+		{method: "DELETE", path: "/v1/clusters/{name}/shards/{master}/replicas", h: s.deleteReplicas, write: true},
+		{method: "POST", path: "/v1/clusters/{name}/rebalance", h: s.postRebalance, write: true},
+		{method: "GET", path: "/v1/operations", h: s.getOperations},
+		{method: "GET", path: "/v1/operations/{id}", h: s.getOperation},
+		{method: "POST", path: "/v1/operations/{id}/cancel", h: s.postOperationCancel, write: true},
 		{method: "GET", path: "/v1/history", h: s.getHistory},
 		{method: "GET", path: "/v1/events", raw: s.serveEvents},
 		{method: "GET", path: "/v1/raft/peers", h: s.getPeers},

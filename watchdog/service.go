@@ -472,6 +472,7 @@ func (s *Service) leaderLoop(ctx context.Context) {
 		}
 		s.reconcile(ctx, &wg, trusted, tracker)
 		s.reconcileClusters(ctx, &wg, ctracker, s.snapshotReports(), ParamsFrom(s.cfg, s.node.Voters()))
+		s.runOperations(ctx, &wg)
 	}
 }
 

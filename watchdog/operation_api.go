@@ -57,16 +57,16 @@ type ReplicasRequest struct {
 // RebalancePlan is the answer of a dry run (or of a rebalance with nothing
 // to do).
 type RebalancePlan struct {
-	Cluster     string              `json:"cluster"`
-	Balanced    bool                `json:"balanced"`
-	SlotsToMove int                 `json:"slots_to_move"`
-	Moves       []raftstore.OpMove  `json:"moves"`
-	Targets     map[string]int      `json:"targets"`
-	Current     map[string]int      `json:"current"`
-	Weights     map[string]float64  `json:"weights,omitempty"`
-	Problems    []string            `json:"problems,omitempty"`
-	Addrs       map[string]string   `json:"addrs"`
-	ThresholdPc float64             `json:"threshold_pct"`
+	Cluster     string             `json:"cluster"`
+	Balanced    bool               `json:"balanced"`
+	SlotsToMove int                `json:"slots_to_move"`
+	Moves       []raftstore.OpMove `json:"moves"`
+	Targets     map[string]int     `json:"targets"`
+	Current     map[string]int     `json:"current"`
+	Weights     map[string]float64 `json:"weights,omitempty"`
+	Problems    []string           `json:"problems,omitempty"`
+	Addrs       map[string]string  `json:"addrs"`
+	ThresholdPc float64            `json:"threshold_pct"`
 }
 
 // OperationStatus is an operation with what the API derives from it.

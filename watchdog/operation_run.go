@@ -82,6 +82,7 @@ type opRun struct {
 	migrateBase            float64 // seconds spent migrating before this step
 	migrateStart           time.Time
 	cancelled              atomic.Bool
+	verifiedAt             atomic.Int64 // unix nanoseconds of the last confirmed leadership
 	mu                     sync.Mutex
 	errs                   []string // survived errors not yet committed
 	removed                []string // removed addresses not yet committed
@@ -649,7 +650,7 @@ func (r *opRun) drainSource(ctx context.Context, l *liveCluster, masters []clust
 		if err := r.waitNoFailover(ctx); err != nil {
 			return err
 		}
-		if err := r.s.node.VerifyLeader(); err != nil {
+		if err := r.leading(); err != nil {
 			return err
 		}
 		dst := l.masterOf(want[sl])
@@ -676,6 +677,26 @@ func (r *opRun) drainSource(ctx context.Context, l *liveCluster, masters []clust
 		}
 		r.slotsMoved.Add(1)
 	}
+	return nil
+}
+
+// leaderCheckEvery bounds how long a slot move may rely on the last
+// confirmation (a quorum round trip) that this member still leads; between
+// confirmations the member's own Raft state is checked.
+const leaderCheckEvery = 200 * time.Millisecond
+
+// leading refuses once this member no longer leads.
+func (r *opRun) leading() error {
+	if !r.s.node.IsLeader() {
+		return raftstore.ErrNotLeader
+	}
+	if time.Since(time.Unix(0, r.verifiedAt.Load())) < leaderCheckEvery {
+		return nil
+	}
+	if err := r.s.node.VerifyLeader(); err != nil {
+		return err
+	}
+	r.verifiedAt.Store(time.Now().UnixNano())
 	return nil
 }
 

@@ -613,6 +613,9 @@ func (r *opRun) migrate(ctx context.Context, st raftstore.OpStep) error {
 
 	sources := sortedKeys(bySource)
 	errs := make([]error, len(sources))
+	// One source failing stops the others at their next slot boundary (not
+	// in the middle of a slot, which a cancelled context would do).
+	var failed atomic.Bool
 	var wg sync.WaitGroup
 	for i, src := range sources {
 		slots := bySource[src]
@@ -620,9 +623,9 @@ func (r *opRun) migrate(ctx context.Context, st raftstore.OpStep) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = r.drainSource(wctx, l, masters, src, slots, want)
-			if errs[i] != nil && !errors.Is(errs[i], errCancelled) {
-				stop() // one source failing stops the others at their next slot
+			errs[i] = r.drainSource(ctx, l, masters, src, slots, want, &failed)
+			if errs[i] != nil && !errors.Is(errs[i], errCancelled) && !errors.Is(errs[i], errStopped) {
+				failed.Store(true)
 			}
 		}()
 	}
@@ -632,7 +635,7 @@ func (r *opRun) migrate(ctx context.Context, st raftstore.OpStep) error {
 	var first error
 	for _, err := range errs {
 		switch {
-		case err == nil, errors.Is(err, context.Canceled) && ctx.Err() == nil && first != nil:
+		case err == nil, errors.Is(err, errStopped):
 		case first == nil || errors.Is(first, errCancelled):
 			first = err
 		}
@@ -640,12 +643,18 @@ func (r *opRun) migrate(ctx context.Context, st raftstore.OpStep) error {
 	return first
 }
 
+// errStopped ends a worker because another one failed.
+var errStopped = errors.New("stopped because another source failed")
+
 // drainSource moves slots from one source master, one after another.
-func (r *opRun) drainSource(ctx context.Context, l *liveCluster, masters []cluster.Node, src string, slots []int, want map[int]string) error {
+func (r *opRun) drainSource(ctx context.Context, l *liveCluster, masters []cluster.Node, src string, slots []int, want map[int]string, failed *atomic.Bool) error {
 	srcAddr := l.addrOf(src)
 	for _, sl := range slots {
 		if r.cancelled.Load() {
 			return errCancelled
+		}
+		if failed.Load() {
+			return errStopped
 		}
 		if err := r.waitNoFailover(ctx); err != nil {
 			return err

@@ -16,18 +16,22 @@ import (
 	"warden/watchdog"
 )
 
-// The Redis Cluster commands: `warden cluster status [NAME]` and `warden
-// cluster failover NAME --shard MASTER`.
+// The Redis Cluster commands: `warden cluster status [NAME]`, `warden
+// cluster failover NAME --shard MASTER` and `warden cluster fix NAME`; the
+// topology operations (create, add-shard, remove-shard, rebalance,
+// replicas, operations) are in ctl_ops.go.
 
 func newClusterCmd() *cobra.Command {
 	var f apiFlags
 	cmd := &cobra.Command{
 		Use:   "cluster",
-		Short: "show the watched Redis Clusters, or fail one of their shards over",
+		Short: "show the watched Redis Clusters, fail a shard over, or change a cluster's shards, slots and replicas",
 		Args:  cobra.NoArgs,
 	}
 	f.register(cmd.PersistentFlags())
-	cmd.AddCommand(newClusterStatusCmd(&f), newClusterFailoverCmd(&f), newClusterFixCmd(&f))
+	cmd.AddCommand(newClusterStatusCmd(&f), newClusterFailoverCmd(&f), newClusterFixCmd(&f),
+		newClusterCreateCmd(&f), newAddShardCmd(&f), newRemoveShardCmd(&f), newRebalanceCmd(&f), newReplicasCmd(&f),
+		operationsCmd(&f))
 	return cmd
 }
 
@@ -381,48 +385,65 @@ func nodeRef(s string) (nodeRefKind, error) {
 // resolvePrefixes turns node ID starts into whole IDs with the cluster's
 // current view: a shard's master for the shard, a node for the target.
 func resolvePrefixes(ctx context.Context, s *session, name string, body watchdog.ClusterFailoverRequest, shard, to bool) (watchdog.ClusterFailoverRequest, error) {
-	var cs watchdog.ClusterStatus
-	if _, err := s.fetch(ctx, http.MethodGet, pathOf("/v1/clusters/", name), nil, &cs); err != nil {
+	v, err := clusterView(ctx, s, name)
+	if err != nil {
 		return body, err
 	}
-	if cs.View == nil {
-		return body, fmt.Errorf("cluster %s: the leader has no fresh view to find node IDs in; give the whole ID or host:port", name)
-	}
-	pick := func(flag, prefix string, ids []string) (string, error) {
-		var found []string
-		for _, id := range ids {
-			if strings.HasPrefix(id, prefix) {
-				found = append(found, id)
-			}
-		}
-		switch len(found) {
-		case 0:
-			return "", fmt.Errorf("%s %s: no such node ID in cluster %s", flag, prefix, name)
-		case 1:
-			return found[0], nil
-		}
-		return "", fmt.Errorf("%s %s: several node IDs start so (%s); give more of it", flag, prefix, strings.Join(found, ", "))
-	}
-	var err error
 	if shard {
-		var ids []string
-		for _, sh := range cs.View.Shards {
-			ids = append(ids, sh.MasterID)
-		}
-		if body.Shard, err = pick("--shard", body.Shard, ids); err != nil {
+		if body.Shard, err = pickID("--shard", body.Shard, name, masterIDs(v)); err != nil {
 			return body, err
 		}
 	}
 	if to {
 		var ids []string
-		for _, n := range cs.View.Nodes {
+		for _, n := range v.Nodes {
 			ids = append(ids, n.ID)
 		}
-		if body.To, err = pick("--to", body.To, ids); err != nil {
+		if body.To, err = pickID("--to", body.To, name, ids); err != nil {
 			return body, err
 		}
 	}
 	return body, nil
+}
+
+// clusterView is the leader's current view of the cluster, for finding
+// node IDs in.
+func clusterView(ctx context.Context, s *session, name string) (*watchdog.ClusterView, error) {
+	var cs watchdog.ClusterStatus
+	if _, err := s.fetch(ctx, http.MethodGet, pathOf("/v1/clusters/", name), nil, &cs); err != nil {
+		return nil, err
+	}
+	if cs.View == nil {
+		return nil, fmt.Errorf("cluster %s: the leader has no fresh view to find node IDs in; give the whole ID or host:port", name)
+	}
+	return cs.View, nil
+}
+
+// masterIDs lists the IDs of the view's shard masters.
+func masterIDs(v *watchdog.ClusterView) []string {
+	var ids []string
+	for _, sh := range v.Shards {
+		ids = append(ids, sh.MasterID)
+	}
+	return ids
+}
+
+// pickID returns the one ID among ids that starts with prefix; what names
+// the argument that gave it.
+func pickID(what, prefix, cluster string, ids []string) (string, error) {
+	var found []string
+	for _, id := range ids {
+		if strings.HasPrefix(id, prefix) {
+			found = append(found, id)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return "", fmt.Errorf("%s %s: no such node ID in cluster %s", what, prefix, cluster)
+	case 1:
+		return found[0], nil
+	}
+	return "", fmt.Errorf("%s %s: several node IDs start so (%s); give more of it", what, prefix, strings.Join(found, ", "))
 }
 
 func newClusterFixCmd(api *apiFlags) *cobra.Command {

@@ -45,7 +45,7 @@ const (
 func ctlCommands() []*cobra.Command {
 	return []*cobra.Command{
 		newStatusCmd(), newGroupsCmd(), newFailoverCmd(), newMaintenanceCmd(), newAckCmd(),
-		newHistoryCmd(), newEventsCmd(), newPeersCmd(), newTransferCmd(), newClusterCmd(),
+		newHistoryCmd(), newEventsCmd(), newPeersCmd(), newTransferCmd(), newClusterCmd(), newOperationsCmd(),
 	}
 }
 

@@ -230,8 +230,8 @@ func TestCtlOpsRequests(t *testing.T) {
 func TestCtlOpsTables(t *testing.T) {
 	newFakeAPI(t, opsRoutes())
 	begun := `add_shard main-op3 begun on cluster main: 5 steps
-follow it with:   warden cluster operations main-op3
-wait for it with: warden cluster operations wait main-op3
+follow it with:   warden operations main-op3
+wait for it with: warden operations wait main-op3
 `
 	cases := []struct {
 		args []string
@@ -299,7 +299,7 @@ MASTER         ID        WEIGHT  CURRENT  TARGET  CHANGE
 10.0.0.5:7000  eeeeeeee  1       5462     5462    0
 `},
 		{[]string{"cluster", "operations", "cancel", "main-op3"}, `cancel of add_shard main-op3 on cluster main requested: it stops at its next safe point
-wait for it with: warden cluster operations wait main-op3
+wait for it with: warden operations wait main-op3
 `},
 	}
 	for _, c := range cases {

@@ -56,6 +56,16 @@ var apiTested = map[string]string{
 	"GET /v1/clusters/{name}":           "TestAPIClusters",
 	"POST /v1/clusters/{name}/failover": "TestAPIClusters",
 	"POST /v1/clusters/{name}/fix":      "TestAPIClusters",
+	// The topology operations are tested in operation_api_test.go.
+	"POST /v1/clusters":                                   "TestAPIClusterCreate",
+	"POST /v1/clusters/{name}/shards":                     "TestAPIShards",
+	"DELETE /v1/clusters/{name}/shards/{master}":          "TestAPIShards",
+	"POST /v1/clusters/{name}/shards/{master}/replicas":   "TestAPIReplicas",
+	"DELETE /v1/clusters/{name}/shards/{master}/replicas": "TestAPIReplicas",
+	"POST /v1/clusters/{name}/rebalance":                  "TestAPIRebalance",
+	"GET /v1/operations":                                  "TestAPIOperations",
+	"GET /v1/operations/{id}":                             "TestAPIOperations",
+	"POST /v1/operations/{id}/cancel":                     "TestAPIOperations",
 }
 
 func TestAPIEveryRouteIsTested(t *testing.T) {
@@ -474,7 +484,17 @@ func TestAPIAuthentication(t *testing.T) {
 	m := newLeader(t, apiToken)
 	m.addGroup(t, "g", "10.0.0.1:6379", "10.0.0.2:6379")
 	m.apply(t, &raftstore.ClustersEnsure{Clusters: []raftstore.ClusterSpec{{Name: "g", Seeds: []string{"10.0.1.1:7000"}}}, At: time.Now()})
-	concrete := strings.NewReplacer("{name}", "g", "{addr}", "10.0.0.2:6379", "{id}", "w1")
+	// {id} names a Raft member in DELETE /v1/raft/peers/{id}, which is only
+	// called here without a valid token (any value does), and an operation
+	// in /v1/operations/{id}, which is read with one: so it is the id of an
+	// operation that exists.
+	m.apply(t, &raftstore.OpBegin{Operation: raftstore.Operation{Cluster: "g", Kind: raftstore.OpRebalance,
+		Plan: []raftstore.OpStep{{Kind: raftstore.StepVerify, Detail: "verify"}}}, At: time.Now()})
+	op, ok := m.node.FSM().RunningOperation("g")
+	if !ok {
+		t.Fatal("no operation runs on g")
+	}
+	concrete := strings.NewReplacer("{name}", "g", "{addr}", "10.0.0.2:6379", "{id}", op.ID, "{master}", "10.0.1.1:7000")
 	bad := map[string]string{
 		"no header":      "",
 		"wrong token":    "Bearer nope",

@@ -125,6 +125,10 @@ func (s *Service) postOperationCancel(r *http.Request) (any, error) {
 		return nil, fmt.Errorf("%w: operation %s is already %s", ErrConflict, id, o.State)
 	}
 	if err := s.node.Apply(r.Context(), &raftstore.OpCancel{ID: id, By: caller(r), At: time.Now()}); err != nil {
+		if errors.Is(err, raftstore.ErrInvalid) {
+			// It ended between the check above and the command.
+			return nil, fmt.Errorf("%w: %v", ErrConflict, err)
+		}
 		return nil, err
 	}
 	o, _ = s.fsm.Operation(id)
@@ -233,6 +237,13 @@ func (s *Service) checkNewNode(ctx context.Context, addr string) (string, error)
 	}
 	if owner := s.fsm.NodeOwner(addr); owner != "" {
 		return "", fmt.Errorf("%w: %s is a node of group %s", ErrConflict, addr, owner)
+	}
+	for _, o := range s.fsm.Operations() {
+		for _, n := range o.Nodes {
+			if o.State == raftstore.OpRunning && n.Addr == addr {
+				return "", fmt.Errorf("%w: %s is a node of operation %s (%s on cluster %s), still running", ErrConflict, addr, o.ID, o.Kind, o.Cluster)
+			}
+		}
 	}
 	text, err := s.act.ClusterNodes(ctx, addr)
 	if err != nil {
@@ -417,10 +428,10 @@ func (s *Service) postShardAdd(r *http.Request) (any, error) {
 	if err := decode(r, &q); err != nil {
 		return nil, err
 	}
-	seen := map[string]string{}
-	if err := checkAddrs("master", []string{q.Master}, seen); err != nil {
-		return nil, err
+	if err := config.ValidateAddr(q.Master); err != nil {
+		return nil, fmt.Errorf("%w: master: %v", ErrBadRequest, err)
 	}
+	seen := map[string]string{q.Master: "master"}
 	if err := checkAddrs("replicas", q.Replicas, seen); err != nil {
 		return nil, err
 	}
@@ -554,22 +565,36 @@ func boolQuery(r *http.Request, key string) (bool, error) {
 	return b, nil
 }
 
+// Validate names what is wrong with the request (without asking Redis).
+func (q RebalanceRequest) Validate() error {
+	if t := q.threshold(); t < 0 || t > 100 || math.IsNaN(t) {
+		return fmt.Errorf("%w: threshold_pct %v must be from 0 to 100", ErrBadRequest, t)
+	}
+	for _, k := range sortedKeys(q.Weights) {
+		if w := q.Weights[k]; w < 0 || math.IsNaN(w) || math.IsInf(w, 0) {
+			return fmt.Errorf("%w: weights[%s]: %v must be a number >= 0", ErrBadRequest, k, w)
+		}
+	}
+	return nil
+}
+
+func (q RebalanceRequest) threshold() float64 {
+	if q.ThresholdPct != nil {
+		return *q.ThresholdPct
+	}
+	return 2
+}
+
 // planRebalance computes the rebalance of the live cluster.
 func planRebalance(l *liveCluster, name string, q RebalanceRequest) (RebalancePlan, []cluster.Move, error) {
-	threshold := 2.0
-	if q.ThresholdPct != nil {
-		threshold = *q.ThresholdPct
+	if err := q.Validate(); err != nil {
+		return RebalancePlan{}, nil, err
 	}
-	if threshold < 0 || threshold > 100 || math.IsNaN(threshold) {
-		return RebalancePlan{}, nil, fmt.Errorf("%w: threshold_pct %v must be from 0 to 100", ErrBadRequest, threshold)
-	}
+	threshold := q.threshold()
 	owners := l.owners()
 	weights := map[string]float64{}
 	for _, k := range sortedKeys(q.Weights) {
 		w := q.Weights[k]
-		if w < 0 || math.IsNaN(w) || math.IsInf(w, 0) {
-			return RebalancePlan{}, nil, fmt.Errorf("%w: weights[%s]: %v must be a number >= 0", ErrBadRequest, k, w)
-		}
 		id := ""
 		for mid := range owners {
 			if mid == k || l.addrOf(mid) == k {
@@ -612,7 +637,10 @@ func (s *Service) postRebalance(r *http.Request) (any, error) {
 	if err := decodeOptional(r, &q); err != nil {
 		return nil, err
 	}
-	if _, err := s.operationGate(name); err != nil && !q.DryRun {
+	if _, err := s.operationGate(name); err != nil && (!q.DryRun || errors.Is(err, ErrNotFound)) {
+		return nil, err
+	}
+	if err := q.Validate(); err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
@@ -706,10 +734,15 @@ func (s *Service) deleteReplicas(r *http.Request) (any, error) {
 	}
 	var nodes []raftstore.OpNode
 	var gone []string
+	listed := map[string]int{}
 	for i, want := range q.Replicas {
 		found := false
 		for _, rp := range sh.Replicas {
 			if rp.ID == want || rp.Addr == want {
+				if j, dup := listed[rp.ID]; dup {
+					return nil, fmt.Errorf("%w: replicas[%d]: %s is already listed as replicas[%d]", ErrBadRequest, i, want, j)
+				}
+				listed[rp.ID] = i
 				nodes = append(nodes, raftstore.OpNode{ID: rp.ID, Addr: rp.Addr, Master: sh.Master.ID})
 				gone = append(gone, rp.Addr)
 				found = true

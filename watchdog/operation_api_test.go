@@ -578,7 +578,7 @@ func TestAPIShards(t *testing.T) {
 			{"master not host:port", add("10.0.9.1"), 400, `master[0]: "10.0.9.1" is not host:port`},
 			{"master port out of range", add("10.0.9.1:65536"), 400, `master[0]: "10.0.9.1:65536" has port "65536"`},
 			{"bad replica", add(f1, "x:y"), 400, `replicas[0]: "x:y" has port "y"`},
-			{"replica is the master", add(f1, f2, f1), 400, "replicas[1]: " + f1 + " is already listed in master[0]"},
+			{"replica is the master", add(f1, f2, f1), 400, "replicas[1]: " + f1 + " is already listed in master"},
 			{"master a list", `{"master":["` + f1 + `"]}`, 400, "cannot unmarshal array"},
 			{"force a string", `{"master":"` + f1 + `","force":"yes"}`, 400, "cannot unmarshal string"},
 			{"node of the cluster", add(lc.r1), 409, lc.r1 + " is already a node of cluster live"},

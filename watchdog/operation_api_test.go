@@ -574,9 +574,9 @@ func TestAPIShards(t *testing.T) {
 			return jsonOf(t, AddShardRequest{Master: master, Replicas: replicas})
 		}
 		m.refusesAll(t, "POST", "/v1/clusters/live/shards", []refusal{
-			{"no master", `{}`, 400, `master[0]: "" is not host:port`},
-			{"master not host:port", add("10.0.9.1"), 400, `master[0]: "10.0.9.1" is not host:port`},
-			{"master port out of range", add("10.0.9.1:65536"), 400, `master[0]: "10.0.9.1:65536" has port "65536"`},
+			{"no master", `{}`, 400, `master: "" is not host:port`},
+			{"master not host:port", add("10.0.9.1"), 400, `master: "10.0.9.1" is not host:port`},
+			{"master port out of range", add("10.0.9.1:65536"), 400, `master: "10.0.9.1:65536" has port "65536"`},
 			{"bad replica", add(f1, "x:y"), 400, `replicas[0]: "x:y" has port "y"`},
 			{"replica is the master", add(f1, f2, f1), 400, "replicas[1]: " + f1 + " is already listed in master"},
 			{"master a list", `{"master":["` + f1 + `"]}`, 400, "cannot unmarshal array"},

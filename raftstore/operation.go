@@ -85,8 +85,8 @@ const (
 	StepWaitKnown   = "wait_known"   // every node lists every node, out of handshake; the new ones say ok
 	StepReplicate   = "replicate"    // CLUSTER REPLICATE
 	StepMigrate     = "migrate"      // move slots
-	StepForget      = "forget"       // CLUSTER FORGET on every remaining node, then RESET the removed
-	StepVerifyGone  = "verify_gone"  // after the ban window, no node re-learned the removed
+	StepForget      = "forget"       // CLUSTER FORGET on every remaining node
+	StepVerifyGone  = "verify_gone"  // through the ban window no node re-learns the removed; then RESET them
 	StepVerify      = "verify"       // coverage, agreement, map as asked
 )
 
@@ -445,4 +445,12 @@ func (f *FSM) NodeOwner(node string) string {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	return f.nodeOwner(node)
+}
+
+// CancelRequested reports whether a cancel of operation id was asked for.
+func (f *FSM) CancelRequested(id string) bool {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	o := f.op(id)
+	return o != nil && o.CancelRequested
 }

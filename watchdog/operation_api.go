@@ -545,8 +545,8 @@ func (s *Service) deleteShard(r *http.Request) (any, error) {
 		plan = append(plan, migrateStep(l, moves, nil))
 	}
 	plan = append(plan,
-		raftstore.OpStep{Kind: raftstore.StepForget, Detail: "forget " + strings.Join(gone, ", ") + " on every remaining node, then CLUSTER RESET them", Nodes: gone},
-		raftstore.OpStep{Kind: raftstore.StepVerifyGone, Detail: "after the 60 s ban window, verify no node learned them again", Nodes: gone},
+		raftstore.OpStep{Kind: raftstore.StepForget, Detail: "forget " + strings.Join(gone, ", ") + " on every remaining node", Nodes: gone},
+		raftstore.OpStep{Kind: raftstore.StepVerifyGone, Detail: "through the 60 s ban window, verify no node learns them again, then CLUSTER RESET them", Nodes: gone},
 		raftstore.OpStep{Kind: raftstore.StepVerify, Detail: "verify every slot is served"})
 	op := raftstore.Operation{Cluster: name, Kind: raftstore.OpRemoveShard,
 		Request: raftstore.OpRequest{Master: sh.Master.Addr, Force: force}, Nodes: nodes, Plan: plan}
@@ -753,8 +753,8 @@ func (s *Service) deleteReplicas(r *http.Request) (any, error) {
 		}
 	}
 	plan := []raftstore.OpStep{
-		{Kind: raftstore.StepForget, Detail: "forget " + strings.Join(gone, ", ") + " on every remaining node, then CLUSTER RESET them", Nodes: gone},
-		{Kind: raftstore.StepVerifyGone, Detail: "after the 60 s ban window, verify no node learned them again", Nodes: gone},
+		{Kind: raftstore.StepForget, Detail: "forget " + strings.Join(gone, ", ") + " on every remaining node", Nodes: gone},
+		{Kind: raftstore.StepVerifyGone, Detail: "through the 60 s ban window, verify no node learns them again, then CLUSTER RESET them", Nodes: gone},
 	}
 	op := raftstore.Operation{Cluster: name, Kind: raftstore.OpRemoveReplicas,
 		Request: raftstore.OpRequest{Master: sh.Master.Addr, Nodes: gone, Force: q.Force}, Nodes: nodes, Plan: plan}

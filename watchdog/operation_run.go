@@ -45,6 +45,9 @@ func (s *Service) pokeOperations() { s.poke() }
 // runOperations starts, on the leader, every running operation it does not
 // run yet: new ones and those a previous leader left at their cursor.
 func (s *Service) runOperations(ctx context.Context, wg *sync.WaitGroup) {
+	if ctx.Err() != nil {
+		return
+	}
 	for _, o := range s.fsm.Operations() {
 		if o.State != raftstore.OpRunning {
 			continue
@@ -650,7 +653,8 @@ var errStopped = errors.New("stopped because another source failed")
 func (r *opRun) drainSource(ctx context.Context, l *liveCluster, masters []cluster.Node, src string, slots []int, want map[int]string, failed *atomic.Bool) error {
 	srcAddr := l.addrOf(src)
 	for _, sl := range slots {
-		if r.cancelled.Load() {
+		if r.cancelled.Load() || r.s.fsm.CancelRequested(r.op.ID) {
+			r.cancelled.Store(true)
 			return errCancelled
 		}
 		if failed.Load() {
@@ -796,9 +800,15 @@ func (r *opRun) forget(ctx context.Context, st raftstore.OpStep) error {
 	}
 	r.s.forgetDiscovered(r.op.Cluster, st.Nodes)
 	for _, a := range st.Nodes {
-		n, _ := r.node(a)
-		if n.Master != "" {
+		// A drained master usually became a replica of the shard that took
+		// its last slot (its keys are then a copy); one still a master must
+		// hold nothing.
+		me, _, err := r.myself(ctx, a)
+		if err != nil || !me.Flags.Master {
 			continue
+		}
+		if len(me.Slots) > 0 {
+			return fmt.Errorf("%w: %s still serves slots %s; it is not removed", errOpPermanent, a, cluster.FormatSlots(me.Slots))
 		}
 		v, err := r.s.act.Do(ctx, a, "DBSIZE")
 		if err == nil {
@@ -811,7 +821,17 @@ func (r *opRun) forget(ctx context.Context, st raftstore.OpStep) error {
 	if err != nil {
 		return err
 	}
-	if err := r.forgetEverywhere(ctx, ids, remaining); err != nil {
+	return r.forgetEverywhere(ctx, ids, remaining)
+}
+
+// verifyGone watches, through the ban window, that no remaining node
+// learns a removed node again (one that does is told to forget it again),
+// then resets the removed nodes. They are reset only now: until then they
+// answer clients whose slot map is old with MOVED to the new owner, where a
+// reset node would answer CLUSTERDOWN; and no remaining node knows them,
+// so their gossip is ignored.
+func (r *opRun) verifyGone(ctx context.Context, st raftstore.OpStep) error {
+	if err := r.watchGone(ctx, st); err != nil {
 		return err
 	}
 	for _, a := range st.Nodes {
@@ -822,9 +842,7 @@ func (r *opRun) forget(ctx context.Context, st raftstore.OpStep) error {
 	return nil
 }
 
-// verifyGone watches, through the ban window, that no remaining node
-// learns a removed node again; one that does is told to forget it again.
-func (r *opRun) verifyGone(ctx context.Context, st raftstore.OpStep) error {
+func (r *opRun) watchGone(ctx context.Context, st raftstore.OpStep) error {
 	ids := r.removedIDs(st)
 	end := time.Now().Add(forgetBan)
 	relearned := 0

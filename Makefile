@@ -57,6 +57,7 @@ demo: redis build
 bench: redis-sentinel
 	$(GO) test -tags bench -count=1 -timeout 60m -run '^TestFailoverBenchmark$$' -v ./e2e
 	WARDEN_BENCH_OUT_CLUSTER=../BENCHMARKS.md $(GO) test -tags bench -count=1 -timeout 30m -run '^TestClusterFailoverBench$$' -v ./e2e
+	WARDEN_BENCH_OUT_RESHARD=../BENCHMARKS.md $(GO) test -tags bench -count=1 -timeout 60m -run '^TestReshardBench$$' -v ./e2e
 
 clean:
 	rm -rf bin

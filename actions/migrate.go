@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -102,6 +103,7 @@ type MoveStats struct {
 func (r *Redis) MigrateSlot(ctx context.Context, m SlotMove, o MigrateOptions) (MoveStats, error) {
 	var st MoveStats
 	resumed := false
+	var first []string // the first keys to move, asked for with MIGRATING
 	if err := r.setSlot(ctx, m.Dst, m.Slot, "IMPORTING", m.SrcID); err != nil {
 		// "ERR I'm already the owner of hash slot N": a previous run got as
 		// far as SETSLOT NODE on the target.
@@ -109,7 +111,7 @@ func (r *Redis) MigrateSlot(ctx context.Context, m SlotMove, o MigrateOptions) (
 			return st, err
 		}
 		resumed = true
-	} else if err := r.setSlot(ctx, m.Src, m.Slot, "MIGRATING", m.DstID); err != nil {
+	} else if first, err = r.migrating(ctx, m, o.withDefaults().Batch); err != nil {
 		return st, err
 	}
 	drain := true
@@ -125,11 +127,35 @@ func (r *Redis) MigrateSlot(ctx context.Context, m SlotMove, o MigrateOptions) (
 	}
 	if drain {
 		var err error
-		if st, err = r.MigrateKeys(ctx, m.Src, m.Dst, m.Slot, o); err != nil {
+		if st, err = r.migrateKeys(ctx, m.Src, m.Dst, m.Slot, o, first); err != nil {
 			return st, err
 		}
 	}
 	return st, r.setOwner(ctx, m)
+}
+
+// migrating marks the slot MIGRATING on the source and, in the same round
+// trip, asks for its first keys.
+func (r *Redis) migrating(ctx context.Context, m SlotMove, batch int) ([]string, error) {
+	cctx, cancel := r.cmdCtx(ctx)
+	defer cancel()
+	pipe := r.client(m.Src).Pipeline()
+	set := pipe.Do(cctx, "CLUSTER", "SETSLOT", m.Slot, "MIGRATING", m.DstID)
+	get := pipe.ClusterGetKeysInSlot(cctx, m.Slot, batch)
+	_, _ = pipe.Exec(cctx)
+	if err := set.Err(); err != nil {
+		r.drop(m.Src, err)
+		return nil, fmt.Errorf("CLUSTER SETSLOT %d MIGRATING %s on %s: %w", m.Slot, m.DstID, m.Src, err)
+	}
+	keys, err := get.Result()
+	if err != nil {
+		r.drop(m.Src, err)
+		return nil, fmt.Errorf("CLUSTER GETKEYSINSLOT %d on %s: %w", m.Slot, m.Src, err)
+	}
+	if keys == nil {
+		keys = []string{}
+	}
+	return keys, nil
 }
 
 // setOwner runs SETSLOT NODE: on the target first (it bumps its config
@@ -139,23 +165,34 @@ func (r *Redis) setOwner(ctx context.Context, m SlotMove) error {
 	if err := r.setSlot(ctx, m.Dst, m.Slot, "NODE", m.DstID); err != nil {
 		return err
 	}
-	// A Redis 7 master that loses its last slot becomes the target's
-	// replica (cluster-allow-replica-migration), possibly before this
-	// command reaches it: "ERR Please use SETSLOT only with masters."
-	if err := r.setSlot(ctx, m.Src, m.Slot, "NODE", m.DstID); err != nil && !isReply(err, "only with masters") {
-		return err
-	}
-	var errs []error
+	// Then the source and the others at once (one round trip, not one per
+	// master).
+	var others []string
 	for _, a := range m.Others {
-		if a == m.Src || a == m.Dst {
-			continue
-		}
-		if err := r.setSlot(ctx, a, m.Slot, "NODE", m.DstID); err != nil && !isReply(err, "only with masters") {
-			errs = append(errs, err)
+		if a != m.Src && a != m.Dst {
+			others = append(others, a)
 		}
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%w: %w", ErrOwnerNotAnnounced, errors.Join(errs...))
+	errs := make([]error, len(others)+1)
+	var wg sync.WaitGroup
+	for i, a := range append([]string{m.Src}, others...) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// A Redis 7 master that loses its last slot becomes the target's
+			// replica (cluster-allow-replica-migration), possibly before this
+			// command reaches it: "ERR Please use SETSLOT only with masters."
+			if err := r.setSlot(ctx, a, m.Slot, "NODE", m.DstID); err != nil && !isReply(err, "only with masters") {
+				errs[i] = err
+			}
+		}()
+	}
+	wg.Wait()
+	if errs[0] != nil {
+		return errs[0]
+	}
+	if err := errors.Join(errs[1:]...); err != nil {
+		return fmt.Errorf("%w: %w", ErrOwnerNotAnnounced, err)
 	}
 	return nil
 }
@@ -191,6 +228,12 @@ func isReply(err error, s string) bool {
 // with an error wrapping ErrKeyConflict. Any other error stops it too; what
 // moved so far is counted in the stats.
 func (r *Redis) MigrateKeys(ctx context.Context, src, dst string, slot int, o MigrateOptions) (MoveStats, error) {
+	return r.migrateKeys(ctx, src, dst, slot, o, nil)
+}
+
+// migrateKeys is MigrateKeys with the first keys already asked for (nil:
+// ask).
+func (r *Redis) migrateKeys(ctx context.Context, src, dst string, slot int, o MigrateOptions, first []string) (MoveStats, error) {
 	o = o.withDefaults()
 	host, port, err := net.SplitHostPort(dst)
 	if err != nil {
@@ -201,7 +244,7 @@ func (r *Redis) MigrateKeys(ctx context.Context, src, dst string, slot int, o Mi
 		wait: o.Timeout + r.timeout,
 		args: migrateArgs(host, port, o.Timeout, r.username, r.password),
 	}
-	return mv.run(ctx)
+	return mv.run(ctx, first)
 }
 
 // migrateArgs is MIGRATE's command line up to KEYS; the keys follow.
@@ -258,8 +301,8 @@ type slotMover struct {
 	st       MoveStats
 }
 
-func (m *slotMover) run(ctx context.Context) (MoveStats, error) {
-	var next []string // the keys still to move, when the last MIGRATE asked; nil: ask now
+func (m *slotMover) run(ctx context.Context, first []string) (MoveStats, error) {
+	next := first // the keys still to move, when already asked for; nil: ask now
 	busy := 0
 	for {
 		keys := next
@@ -333,7 +376,43 @@ func (m *slotMover) keys(ctx context.Context) ([]string, error) {
 // meanwhile counts 0. An importing source answers keyed commands for the
 // slot with MOVED unless they follow ASKING: on the first MOVED, the reads
 // are sent again after ASKING, and so are all later ones.
+//
+// Only a sample of the keys is measured (sizeSample, evenly spread), the
+// others are given the sample's mean, unless a sampled key is large
+// (above MaxBytes / sizeSample): then every key is measured. Asking for
+// every key's size would cost the source as many commands as keys; the
+// time bound (MaxBlock) catches a large key the sample missed.
 func (m *slotMover) sizes(ctx context.Context, keys []string) ([]int64, error) {
+	sample := keys
+	if len(keys) > sizeSample {
+		sample = make([]string, sizeSample)
+		for i := range sample {
+			sample[i] = keys[i*len(keys)/sizeSample]
+		}
+	}
+	got, err := m.measure(ctx, sample)
+	if err != nil || len(sample) == len(keys) {
+		return got, err
+	}
+	var total int64
+	for _, n := range got {
+		if n > m.o.MaxBytes/sizeSample {
+			return m.measure(ctx, keys)
+		}
+		total += n
+	}
+	out := make([]int64, len(keys))
+	mean := total / int64(len(got))
+	for i := range out {
+		out[i] = mean
+	}
+	return out, nil
+}
+
+// sizeSample is how many keys of a batch MEMORY USAGE measures.
+const sizeSample = 8
+
+func (m *slotMover) measure(ctx context.Context, keys []string) ([]int64, error) {
 	out, moved, err := m.memoryUsage(ctx, keys)
 	if err == nil && moved && !m.asking {
 		m.asking = true

@@ -174,6 +174,17 @@ func (f *FSM) Cluster(name string) (Cluster, bool) {
 	return c.clone(), true
 }
 
+// ClusterFailoverID returns the id of the failover warden is forcing in
+// the cluster, "" when none is running.
+func (f *FSM) ClusterFailoverID(name string) string {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if c, ok := f.st.Clusters[name]; ok && c.Failover != nil {
+		return c.Failover.ID
+	}
+	return ""
+}
+
 // Clusters returns copies of all clusters sorted by name.
 func (f *FSM) Clusters() []Cluster {
 	f.mu.RLock()

@@ -30,6 +30,8 @@ const (
 	forgetBan = 65 * time.Second
 	// opProgressEvery is how often a running migration commits its counters.
 	opProgressEvery = time.Second
+	// opWorkersPerSource is how many slots of one source move at once.
+	opWorkersPerSource = 2
 )
 
 // errCancelled stops an operation at a slot boundary on request.
@@ -614,19 +616,35 @@ func (r *opRun) migrate(ctx context.Context, st raftstore.OpStep) error {
 		}
 	}()
 
-	sources := sortedKeys(bySource)
-	errs := make([]error, len(sources))
-	// One source failing stops the others at their next slot boundary (not
-	// in the middle of a slot, which a cancelled context would do).
-	var failed atomic.Bool
-	var wg sync.WaitGroup
-	for i, src := range sources {
+	// opWorkersPerSource workers per source master, each with its share of
+	// the source's slots: a slot move is a chain of round trips, so a few
+	// at once keep the source busy. One worker failing stops the others at
+	// their next slot boundary (not in the middle of a slot, which a
+	// cancelled context would do).
+	type job struct {
+		src   string
+		slots []int
+	}
+	var jobs []job
+	for _, src := range sortedKeys(bySource) {
 		slots := bySource[src]
 		sort.Ints(slots)
+		for w := 0; w < opWorkersPerSource && w < len(slots); w++ {
+			var mine []int
+			for i := w; i < len(slots); i += opWorkersPerSource {
+				mine = append(mine, slots[i])
+			}
+			jobs = append(jobs, job{src: src, slots: mine})
+		}
+	}
+	errs := make([]error, len(jobs))
+	var failed atomic.Bool
+	var wg sync.WaitGroup
+	for i, j := range jobs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = r.drainSource(ctx, l, masters, src, slots, want, &failed)
+			errs[i] = r.drainSource(ctx, l, masters, j.src, j.slots, want, &failed)
 			if errs[i] != nil && !errors.Is(errs[i], errCancelled) && !errors.Is(errs[i], errStopped) {
 				failed.Store(true)
 			}
@@ -717,12 +735,12 @@ func (r *opRun) leading() error {
 func (r *opRun) waitNoFailover(ctx context.Context) error {
 	logged := false
 	for {
-		c, ok := r.s.fsm.Cluster(r.op.Cluster)
-		if !ok || c.Failover == nil {
+		id := r.s.fsm.ClusterFailoverID(r.op.Cluster)
+		if id == "" {
 			return nil
 		}
 		if !logged {
-			r.lg.Warn("a forced failover is running: the operation waits", zap.String("failover", c.Failover.ID))
+			r.lg.Warn("a forced failover is running: the operation waits", zap.String("failover", id))
 			logged = true
 		}
 		select {

@@ -694,3 +694,238 @@ func (m *slotMover) deleteIfUnchanged(ctx context.Context, key, payload string) 
 	}
 	return n == 1, nil
 }
+
+// SlotGroup is several slots going from one source to one target
+// together (addresses host:port and node ids); Others are the other
+// masters, told the new owner at the end.
+type SlotGroup struct {
+	Slots                  []int
+	Src, SrcID, Dst, DstID string
+	Others                 []string
+}
+
+// MigrateSlots moves a group of slots by the same protocol as MigrateSlot,
+// each step pipelined over the whole group: IMPORTING on the target in one
+// round trip, MIGRATING and the first keys on the source in one, one
+// MIGRATE per slot pipelined in one (MIGRATE refuses keys of several slots),
+// SETSLOT NODE on the target in one, then on the source and the others at
+// once. A slot whose keys do not fit one small MIGRATE (more than a batch,
+// or larger than MaxBytes shared by the group), or that met BUSYKEY, goes
+// through MigrateKeys alone. On an error the slots already moved stay
+// moved and the others stay open (consistent: run it again to finish).
+// Errors from Others alone wrap ErrOwnerNotAnnounced.
+func (r *Redis) MigrateSlots(ctx context.Context, g SlotGroup, o MigrateOptions) (MoveStats, error) {
+	o = o.withDefaults()
+	if len(g.Slots) == 1 {
+		return r.MigrateSlot(ctx, SlotMove{Slot: g.Slots[0], Src: g.Src, SrcID: g.SrcID, Dst: g.Dst, DstID: g.DstID, Others: g.Others}, o)
+	}
+	var st MoveStats
+	host, port, err := net.SplitHostPort(g.Dst)
+	if err != nil {
+		return st, fmt.Errorf("target address %q: %w", g.Dst, err)
+	}
+	// 1. IMPORTING on the target.
+	imp, err := r.pipelined(ctx, g.Dst, len(g.Slots), func(i int) []any {
+		return []any{"CLUSTER", "SETSLOT", g.Slots[i], "IMPORTING", g.SrcID}
+	})
+	if err != nil {
+		return st, err
+	}
+	var open, resumed []int
+	for i, c := range imp {
+		switch err := c.Err(); {
+		case err == nil:
+			open = append(open, g.Slots[i])
+		case isReply(err, "already the owner"):
+			resumed = append(resumed, g.Slots[i])
+		default:
+			return st, fmt.Errorf("CLUSTER SETSLOT %d IMPORTING %s on %s: %w", g.Slots[i], g.SrcID, g.Dst, err)
+		}
+	}
+	// 2. MIGRATING on the source, with each slot's first keys.
+	mig, err := r.pipelined(ctx, g.Src, 2*len(open), func(i int) []any {
+		if i%2 == 0 {
+			return []any{"CLUSTER", "SETSLOT", open[i/2], "MIGRATING", g.DstID}
+		}
+		return []any{"CLUSTER", "GETKEYSINSLOT", open[i/2], o.Batch}
+	})
+	if err != nil {
+		return st, err
+	}
+	keys := map[int][]string{}
+	var withKeys []int
+	for i, s := range open {
+		if err := mig[2*i].Err(); err != nil {
+			return st, fmt.Errorf("CLUSTER SETSLOT %d MIGRATING %s on %s: %w", s, g.DstID, g.Src, err)
+		}
+		ks, err := mig[2*i+1].StringSlice()
+		if err != nil {
+			return st, fmt.Errorf("CLUSTER GETKEYSINSLOT %d on %s: %w", s, g.Src, err)
+		}
+		if keys[s] = ks; len(ks) > 0 {
+			withKeys = append(withKeys, s)
+		}
+	}
+	// 3. Sizes from each slot's first key; the small slots go in one
+	// pipeline of MIGRATEs, the others alone.
+	sizes, err := r.pipelined(ctx, g.Src, len(withKeys), func(i int) []any {
+		return []any{"MEMORY", "USAGE", keys[withKeys[i]][0]}
+	})
+	if err != nil {
+		return st, err
+	}
+	share := o.MaxBytes / int64(len(g.Slots))
+	var fast, slow []int
+	est := map[int]int64{}
+	for i, s := range withKeys {
+		n, _ := sizes[i].Int64()
+		est[s] = n * int64(len(keys[s]))
+		if len(keys[s]) >= o.Batch || n > share || est[s] > share {
+			slow = append(slow, s)
+		} else {
+			fast = append(fast, s)
+		}
+	}
+	args := migrateArgs(host, port, o.Timeout, r.username, r.password)
+	moved, err := r.pipelinedWait(ctx, g.Src, 2*len(fast), o.Timeout+r.timeout, func(i int) []any {
+		s := fast[i/2]
+		if i%2 == 0 {
+			return append(append(make([]any, 0, len(args)+len(keys[s])), args...), anys(keys[s])...)
+		}
+		return []any{"CLUSTER", "GETKEYSINSLOT", s, 1}
+	})
+	if err != nil {
+		return st, err
+	}
+	retry := map[int][]string{} // slots that met BUSYKEY: their keys, to settle
+	for i, s := range fast {
+		st.Migrates++
+		reply, err := moved[2*i].Text()
+		switch {
+		case isReply(err, "BUSYKEY"):
+			// MIGRATE moved every key but the first busy one; the batch
+			// goes again through MigrateKeys, which counts what moved and
+			// compares what is on both ends.
+			slow, retry[s] = append(slow, s), keys[s]
+			continue
+		case err != nil:
+			return st, fmt.Errorf("MIGRATE %d keys of slot %d from %s to %s: %w", len(keys[s]), s, g.Src, g.Dst, err)
+		case reply != "NOKEY":
+			st.Keys += int64(len(keys[s]))
+			st.Bytes += est[s]
+		}
+		if left, err := moved[2*i+1].StringSlice(); err != nil || len(left) > 0 {
+			slow = append(slow, s) // keys written meanwhile, or a question left open
+		}
+	}
+	for _, s := range slow {
+		ks, err := r.migrateKeys(ctx, g.Src, g.Dst, s, o, retry[s])
+		st.add(ks)
+		if err != nil {
+			return st, err
+		}
+	}
+	if len(resumed) > 0 {
+		// The target took these slots already; the source may since have
+		// become its replica (MigrateSlot explains why it is not drained
+		// then).
+		role, _, _, err := r.Role(ctx, g.Src)
+		if err != nil {
+			return st, err
+		}
+		for _, s := range resumed {
+			if role != "master" {
+				break
+			}
+			ks, err := r.migrateKeys(ctx, g.Src, g.Dst, s, o, nil)
+			st.add(ks)
+			if err != nil {
+				return st, err
+			}
+		}
+	}
+	return st, r.setOwners(ctx, g)
+}
+
+func (st *MoveStats) add(o MoveStats) {
+	st.Keys += o.Keys
+	st.Bytes += o.Bytes
+	st.Migrates += o.Migrates
+	st.Same += o.Same
+}
+
+// setOwners is setOwner for a group: the target first, in one round trip,
+// then the source and every other master at once.
+func (r *Redis) setOwners(ctx context.Context, g SlotGroup) error {
+	node := func(i int) []any { return []any{"CLUSTER", "SETSLOT", g.Slots[i], "NODE", g.DstID} }
+	res, err := r.pipelined(ctx, g.Dst, len(g.Slots), node)
+	if err == nil {
+		for i, c := range res {
+			if err = c.Err(); err != nil {
+				err = fmt.Errorf("CLUSTER SETSLOT %d NODE %s on %s: %w", g.Slots[i], g.DstID, g.Dst, err)
+				break
+			}
+		}
+	}
+	if err != nil {
+		return err
+	}
+	var others []string
+	for _, a := range g.Others {
+		if a != g.Src && a != g.Dst {
+			others = append(others, a)
+		}
+	}
+	errs := make([]error, len(others)+1)
+	var wg sync.WaitGroup
+	for i, a := range append([]string{g.Src}, others...) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := r.pipelined(ctx, a, len(g.Slots), node)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			for j, c := range res {
+				// "only with masters": see setOwner.
+				if err := c.Err(); err != nil && !isReply(err, "only with masters") {
+					errs[i] = fmt.Errorf("CLUSTER SETSLOT %d NODE %s on %s: %w", g.Slots[j], g.DstID, a, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if errs[0] != nil {
+		return errs[0]
+	}
+	if err := errors.Join(errs[1:]...); err != nil {
+		return fmt.Errorf("%w: %w", ErrOwnerNotAnnounced, err)
+	}
+	return nil
+}
+
+// pipelined sends n commands to addr in one round trip and returns their
+// replies; the error is a connection's, each command's own is in its reply.
+func (r *Redis) pipelined(ctx context.Context, addr string, n int, cmd func(i int) []any) ([]*redis.Cmd, error) {
+	return r.pipelinedWait(ctx, addr, n, r.timeout, cmd)
+}
+
+func (r *Redis) pipelinedWait(ctx context.Context, addr string, n int, wait time.Duration, cmd func(i int) []any) ([]*redis.Cmd, error) {
+	if n == 0 {
+		return nil, nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	pipe := r.client(addr).WithTimeout(wait).Pipeline()
+	out := make([]*redis.Cmd, n)
+	for i := range out {
+		out[i] = pipe.Do(cctx, cmd(i)...)
+	}
+	if _, err := pipe.Exec(cctx); err != nil && !isRedisError(err) {
+		r.drop(addr, err)
+		return nil, fmt.Errorf("%d pipelined commands on %s: %w", n, addr, err)
+	}
+	return out, nil
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"path/filepath"
 	"reflect"
 	"sort"
@@ -924,3 +925,79 @@ func TestMigrateSlotWithAuth(t *testing.T) {
 		})
 	}
 }
+
+// TestMigrateSlots moves groups of slots: small ones through the pipelined
+// path, a slot with more keys than a batch, one whose key the target holds
+// already with the same value, and one half-moved by hand, all at once;
+// then a group whose target owns some slots already.
+func TestMigrateSlots(t *testing.T) {
+	tc := startCluster(t)
+	addrs := tc.rc.Addrs()
+	ctx := t.Context()
+	first := tc.move(t, 1000)
+	g := SlotGroup{Src: first.Src, SrcID: first.SrcID, Dst: first.Dst, DstID: first.DstID, Others: first.Others}
+	before := map[string]keyState{}
+	var slots []int
+	for sl := 1000; sl < 1010; sl++ {
+		if m := tc.move(t, sl); m.SrcID != g.SrcID {
+			t.Fatalf("slot %d is not on %s: the test assumes slots 1000-1009 share a master", sl, g.Src)
+		}
+		n := 30
+		if sl == 1003 {
+			n = 250 // more than the batch below: moved alone
+		}
+		_, b := fill(t, g.Src, sl, n, fmt.Sprintf("grp%d", sl))
+		for k, v := range b {
+			before[k] = v
+		}
+		slots = append(slots, sl)
+	}
+	// Slot 1005: the target holds one key already, with the same value.
+	busy := slotKeys(1005, 30, "grp1005")[0]
+	if before[busy].Type != "string" {
+		t.Fatalf("test data: %s is a %s", busy, before[busy].Type)
+	}
+	do(t, g.Dst, "CLUSTER", "SETSLOT", 1005, "IMPORTING", g.SrcID)
+	if _, err := asking(ctx, g.Dst, "SET", busy, before[busy].Value); err != nil {
+		t.Fatal(err)
+	}
+	if ttl := before[busy].TTL; ttl > 0 {
+		if _, err := asking(ctx, g.Dst, "PEXPIRE", busy, ttl); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Slot 1007: half moved by hand.
+	openByHand(t, SlotMove{Slot: 1007, Src: g.Src, SrcID: g.SrcID, Dst: g.Dst, DstID: g.DstID})
+	half := slotKeys(1007, 30, "grp1007")[:10]
+	margs := append([]any{"MIGRATE", hostOf(g.Dst), portOf(g.Dst), "", 0, 5000, "KEYS"}, anys(half)...)
+	do(t, g.Src, margs...)
+
+	g.Slots = slots[:8]
+	st, err := tc.r.MigrateSlots(ctx, g, MigrateOptions{Batch: 100})
+	if err != nil {
+		t.Fatalf("MigrateSlots: %v", err)
+	}
+	t.Logf("moved slots %v: %+v", g.Slots, st)
+	want := int64(7*30 + 250 - 10 - 1)
+	if st.Keys != want || st.Same != 1 {
+		t.Errorf("stats %+v, want %d keys moved and 1 the same", st, want)
+	}
+	for _, sl := range g.Slots {
+		waitAgreed(t, addrs, sl, g.DstID)
+	}
+	// The rest, with two slots the target owns already.
+	g.Slots = slots[6:]
+	if _, err := tc.r.MigrateSlots(ctx, g, MigrateOptions{}); err != nil {
+		t.Fatalf("MigrateSlots with slots moved already: %v", err)
+	}
+	for _, sl := range slots {
+		waitAgreed(t, addrs, sl, g.DstID)
+		if n := countKeys(t, g.Src, sl); n != 0 {
+			t.Errorf("%s still holds %d keys of slot %d", g.Src, n, sl)
+		}
+	}
+	checkKeys(t, addrs, before)
+}
+
+func hostOf(addr string) string { h, _, _ := net.SplitHostPort(addr); return h }
+func portOf(addr string) string { _, p, _ := net.SplitHostPort(addr); return p }

@@ -54,7 +54,7 @@ func (r *Redis) client(addr string) *redis.Client {
 		c = redis.NewClient(&redis.Options{
 			Addr: addr, Username: r.username, Password: r.password, TLSConfig: r.tls,
 			DialTimeout: r.timeout, ReadTimeout: r.timeout, WriteTimeout: r.timeout,
-			DialerRetries: 1, MaxRetries: -1, PoolSize: 2, Protocol: 2, DisableIdentity: true,
+			DialerRetries: 1, MaxRetries: -1, PoolSize: 8, Protocol: 2, DisableIdentity: true,
 		})
 		r.clients[addr] = c
 	}

@@ -30,8 +30,11 @@ const (
 	forgetBan = 65 * time.Second
 	// opProgressEvery is how often a running migration commits its counters.
 	opProgressEvery = time.Second
-	// opWorkersPerSource is how many slots of one source move at once.
+	// opWorkersPerSource is how many workers move slots of one source at
+	// once, and opGroupSlots how many slots (going to one target) a worker
+	// moves together, each step pipelined over the group.
 	opWorkersPerSource = 2
+	opGroupSlots       = 8
 )
 
 // errCancelled stops an operation at a slot boundary on request.
@@ -670,7 +673,7 @@ var errStopped = errors.New("stopped because another source failed")
 // drainSource moves slots from one source master, one after another.
 func (r *opRun) drainSource(ctx context.Context, l *liveCluster, masters []cluster.Node, src string, slots []int, want map[int]string, failed *atomic.Bool) error {
 	srcAddr := l.addrOf(src)
-	for _, sl := range slots {
+	for len(slots) > 0 {
 		if r.cancelled.Load() || r.s.fsm.CancelRequested(r.op.ID) {
 			r.cancelled.Store(true)
 			return errCancelled
@@ -684,10 +687,17 @@ func (r *opRun) drainSource(ctx context.Context, l *liveCluster, masters []clust
 		if err := r.leading(); err != nil {
 			return err
 		}
-		dst := l.masterOf(want[sl])
+		// The next slots going to the same master move as one group.
+		dst := l.masterOf(want[slots[0]])
+		n := 1
+		for n < len(slots) && n < opGroupSlots && l.masterOf(want[slots[n]]) == dst {
+			n++
+		}
+		group := slots[:n]
+		slots = slots[n:]
 		dstAddr := l.addrOf(dst)
 		if dstAddr == "" {
-			return fmt.Errorf("the target %s of slot %d has no address in the view", short(dst), sl)
+			return fmt.Errorf("the target %s of slot %d has no address in the view", short(dst), group[0])
 		}
 		var others []string
 		for _, m := range masters {
@@ -695,18 +705,18 @@ func (r *opRun) drainSource(ctx context.Context, l *liveCluster, masters []clust
 				others = append(others, m.Addr)
 			}
 		}
-		st, err := r.s.act.MigrateSlot(ctx, actions.SlotMove{Slot: sl, Src: srcAddr, SrcID: src, Dst: dstAddr, DstID: dst, Others: others}, actions.MigrateOptions{})
+		st, err := r.s.act.MigrateSlots(ctx, actions.SlotGroup{Slots: group, Src: srcAddr, SrcID: src, Dst: dstAddr, DstID: dst, Others: others}, actions.MigrateOptions{})
 		r.keys.Add(st.Keys)
 		r.bytes.Add(st.Bytes)
 		if err != nil {
 			if !errors.Is(err, actions.ErrOwnerNotAnnounced) {
 				return err
 			}
-			// The slot moved; a master that missed the news learns it by
+			// The slots moved; a master that missed the news learns it by
 			// gossip (the target's epoch is the highest).
 			r.note(err.Error())
 		}
-		r.slotsMoved.Add(1)
+		r.slotsMoved.Add(int64(len(group)))
 	}
 	return nil
 }

@@ -159,42 +159,10 @@ func (r *Redis) migrating(ctx context.Context, m SlotMove, batch int) ([]string,
 }
 
 // setOwner runs SETSLOT NODE: on the target first (it bumps its config
-// epoch, so its claim wins in gossip), then on the source, then on every
-// other master.
+// epoch, so its claim wins in gossip), then on the source and every other
+// master at once.
 func (r *Redis) setOwner(ctx context.Context, m SlotMove) error {
-	if err := r.setSlot(ctx, m.Dst, m.Slot, "NODE", m.DstID); err != nil {
-		return err
-	}
-	// Then the source and the others at once (one round trip, not one per
-	// master).
-	var others []string
-	for _, a := range m.Others {
-		if a != m.Src && a != m.Dst {
-			others = append(others, a)
-		}
-	}
-	errs := make([]error, len(others)+1)
-	var wg sync.WaitGroup
-	for i, a := range append([]string{m.Src}, others...) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			// A Redis 7 master that loses its last slot becomes the target's
-			// replica (cluster-allow-replica-migration), possibly before this
-			// command reaches it: "ERR Please use SETSLOT only with masters."
-			if err := r.setSlot(ctx, a, m.Slot, "NODE", m.DstID); err != nil && !isReply(err, "only with masters") {
-				errs[i] = err
-			}
-		}()
-	}
-	wg.Wait()
-	if errs[0] != nil {
-		return errs[0]
-	}
-	if err := errors.Join(errs[1:]...); err != nil {
-		return fmt.Errorf("%w: %w", ErrOwnerNotAnnounced, err)
-	}
-	return nil
+	return r.setOwners(ctx, SlotGroup{Slots: []int{m.Slot}, Src: m.Src, SrcID: m.SrcID, Dst: m.Dst, DstID: m.DstID, Others: m.Others})
 }
 
 func (r *Redis) setSlot(ctx context.Context, addr string, slot int, args ...string) error {
@@ -854,8 +822,9 @@ func (st *MoveStats) add(o MoveStats) {
 	st.Same += o.Same
 }
 
-// setOwners is setOwner for a group: the target first, in one round trip,
-// then the source and every other master at once.
+// setOwners runs SETSLOT NODE for a group: on the target first, in one
+// round trip (it bumps its config epoch, so its claim wins in gossip), then
+// on the source and every other master at once.
 func (r *Redis) setOwners(ctx context.Context, g SlotGroup) error {
 	node := func(i int) []any { return []any{"CLUSTER", "SETSLOT", g.Slots[i], "NODE", g.DstID} }
 	res, err := r.pipelined(ctx, g.Dst, len(g.Slots), node)
@@ -888,7 +857,10 @@ func (r *Redis) setOwners(ctx context.Context, g SlotGroup) error {
 				return
 			}
 			for j, c := range res {
-				// "only with masters": see setOwner.
+				// A Redis 7 master that loses its last slot becomes the
+				// target's replica (cluster-allow-replica-migration),
+				// possibly before this command reaches it: "ERR Please use
+				// SETSLOT only with masters."
 				if err := c.Err(); err != nil && !isReply(err, "only with masters") {
 					errs[i] = fmt.Errorf("CLUSTER SETSLOT %d NODE %s on %s: %w", g.Slots[j], g.DstID, a, err)
 					return

@@ -36,9 +36,12 @@ const (
 	reshardKeys = 1_000_000
 	// reshardValueLen is every value's length in bytes.
 	reshardValueLen = 100
-	// reshardNodeTimeout is every node's cluster-node-timeout: long enough
-	// that no master is failed over while MIGRATE keeps it busy.
-	reshardNodeTimeout = 5 * time.Second
+	// reshardNodeTimeoutDefault is every node's cluster-node-timeout unless
+	// WARDEN_BENCH_RESHARD_NODE_TIMEOUT says otherwise: long enough that no
+	// master is failed over while MIGRATE keeps it busy. It also sets how
+	// long a new master waits before it says cluster_state:ok (at most 5 s),
+	// a wait both tools spend.
+	reshardNodeTimeoutDefault = 5 * time.Second
 	// reshardLoadBatch is how many SETs go in one pipeline while loading.
 	reshardLoadBatch = 10_000
 	// reshardBound bounds one reshard, by either tool.
@@ -278,7 +281,7 @@ func reshardStart(ctx context.Context, dir string, keys int) (*reshardEnv, error
 	}
 	args := []string{
 		"--cluster-enabled", "yes",
-		"--cluster-node-timeout", strconv.FormatInt(reshardNodeTimeout.Milliseconds(), 10),
+		"--cluster-node-timeout", strconv.FormatInt(reshardNodeTimeout().Milliseconds(), 10),
 		"--cluster-config-file", ClusterConfigFile,
 	}
 	nodes := make([]*Redis, len(ports))
@@ -292,7 +295,7 @@ func reshardStart(ctx context.Context, dir string, keys int) (*reshardEnv, error
 		}()
 	}
 	wg.Wait()
-	e := &reshardEnv{rc: &RedisCluster{NodeTimeout: reshardNodeTimeout, Dir: dir}, spare: nodes[3], keys: keys}
+	e := &reshardEnv{rc: &RedisCluster{NodeTimeout: reshardNodeTimeout(), Dir: dir}, spare: nodes[3], keys: keys}
 	for _, r := range nodes[:3] {
 		if r != nil {
 			e.rc.Nodes = append(e.rc.Nodes, r)
@@ -1060,7 +1063,7 @@ func reshardReport(keys, trials int, cases []string, results map[string][]reshar
 	}
 	fmt.Fprintf(&b, "\n## Adding a fourth shard: warden and redis-cli --cluster (%s)\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(&b, "Measured on %s; load average (1, 5, 15 min) %s at the start of the run, %s at its end.\n\n", machineLine(redisVersion), load[0], load[1])
-	fmt.Fprintf(&b, "Reproduce with `make bench`, or this part alone with `%s`\n(`WARDEN_BENCH_TRIALS`, `WARDEN_BENCH_RESHARD_KEYS`, `WARDEN_BENCH_RESHARD_CASES` and `WARDEN_BENCH_OUT_RESHARD` change the run).\n\n", reshardBenchCommand)
+	fmt.Fprintf(&b, "Reproduce with `make bench`, or this part alone with `%s`\n(`WARDEN_BENCH_TRIALS`, `WARDEN_BENCH_RESHARD_KEYS`, `WARDEN_BENCH_RESHARD_NODE_TIMEOUT`, `WARDEN_BENCH_RESHARD_CASES` and `WARDEN_BENCH_OUT_RESHARD` change the run).\n\n", reshardBenchCommand)
 	fmt.Fprintf(&b, `Each trial starts a fresh cluster on loopback: three redis-server masters
 without replicas (cluster-node-timeout %v, no persistence) made a cluster by
 `+"`redis-cli --cluster create --cluster-replicas 0`"+`, loaded with %s keys
@@ -1085,7 +1088,7 @@ hold all %s keys, %s random keys read back with their values through a
 cluster client, and for warden every master serves within 1%% of 4096 slots.
 The cases rotate which runs first in each trial.
 
-`, reshardNodeTimeout, reshardThousands(int64(keys)), reshardValueLen, keys/cluster.SlotCount, reshardPoll, reshardPoll, reshardThousands(int64(keys)), reshardThousands(int64(min(reshardSample, keys))))
+`, reshardNodeTimeout(), reshardThousands(int64(keys)), reshardValueLen, keys/cluster.SlotCount, reshardPoll, reshardPoll, reshardThousands(int64(keys)), reshardThousands(int64(min(reshardSample, keys))))
 
 	b.WriteString("| case | trials | keys moved (median) | median seconds | median keys/s | keys/s min – max | data movement alone: median seconds, keys/s |\n|---|---|---|---|---|---|---|\n")
 	for _, c := range cases {
@@ -1247,4 +1250,14 @@ func reshardOrdinal(n int) string {
 		return "third"
 	}
 	return fmt.Sprintf("#%d", n)
+}
+
+// reshardNodeTimeout is the nodes' cluster-node-timeout for this run.
+func reshardNodeTimeout() time.Duration {
+	if v := os.Getenv("WARDEN_BENCH_RESHARD_NODE_TIMEOUT"); v != "" {
+		if d, err := time.ParseDuration(v); err == nil && d >= 500*time.Millisecond {
+			return d
+		}
+	}
+	return reshardNodeTimeoutDefault
 }

@@ -52,12 +52,14 @@ e2e: redis
 demo: redis build
 	./$(BIN) demo
 
-# Failover time side by side with Redis Sentinel (BENCHMARKS.md), and Redis
-# Cluster's recovery with and without warden, appended to it.
+# Failover time side by side with Redis Sentinel (BENCHMARKS.md), Redis
+# Cluster's recovery with and without warden, and adding a shard with warden
+# and with redis-cli --cluster (node timeouts 1s and 5s), appended to it.
 bench: redis-sentinel
 	$(GO) test -tags bench -count=1 -timeout 60m -run '^TestFailoverBenchmark$$' -v ./e2e
 	WARDEN_BENCH_OUT_CLUSTER=../BENCHMARKS.md $(GO) test -tags bench -count=1 -timeout 30m -run '^TestClusterFailoverBench$$' -v ./e2e
-	WARDEN_BENCH_OUT_RESHARD=../BENCHMARKS.md $(GO) test -tags bench -count=1 -timeout 60m -run '^TestReshardBench$$' -v ./e2e
+	WARDEN_BENCH_OUT_RESHARD=../BENCHMARKS.md WARDEN_BENCH_TRIALS=5 WARDEN_BENCH_RESHARD_NODE_TIMEOUT=1s $(GO) test -tags bench -count=1 -timeout 60m -run '^TestReshardBench$$' -v ./e2e
+	WARDEN_BENCH_OUT_RESHARD=../BENCHMARKS.md WARDEN_BENCH_RESHARD_NODE_TIMEOUT=5s $(GO) test -tags bench -count=1 -timeout 60m -run '^TestReshardBench$$' -v ./e2e
 
 clean:
 	rm -rf bin

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"sort"
 	"strconv"
 	"strings"
@@ -43,7 +44,19 @@ type Prober struct {
 	nudge chan struct{}
 	// metrics, when set, receives every probe's outcome.
 	metrics *Metrics
+	// dns caches host name resolutions for canonical.
+	dns map[string]resolved
 }
+
+// resolved is a host's addresses as last looked up.
+type resolved struct {
+	ips []string
+	at  time.Time
+}
+
+// dnsFor bounds how long a resolution is reused: a pod that comes back
+// with a new IP is recognised within it.
+const dnsFor = 5 * time.Second
 
 type probed struct {
 	// cluster: the node is a Redis Cluster node (its probe asks CLUSTER
@@ -64,7 +77,7 @@ type probed struct {
 
 // NewProber returns a prober with no nodes.
 func NewProber(cfg ProberConfig, lg *zap.Logger) *Prober {
-	return &Prober{cfg: cfg, log: lg, nodes: map[string]*probed{}, nudge: make(chan struct{}, 1)}
+	return &Prober{cfg: cfg, log: lg, nodes: map[string]*probed{}, nudge: make(chan struct{}, 1), dns: map[string]resolved{}}
 }
 
 // Nudge delivers a signal when a node starts or stops answering, so that a
@@ -228,6 +241,7 @@ func (p *Prober) probeOnce(ctx context.Context, addr string, c *redis.Client, n 
 	}
 	if err == nil {
 		o.ApplyInfo(ParseInfo(info.Val()))
+		o.MasterAddr = p.canonical(ctx, o.MasterAddr)
 		if v, rerr := role.Slice(); rerr == nil && len(v) > 0 {
 			if r, _ := v[0].(string); r == "master" {
 				o.Role = RoleMaster
@@ -449,4 +463,76 @@ func (p *Prober) Local(addr string) (Obs, bool) {
 		return Obs{}, false
 	}
 	return n.obs, true
+}
+
+// canonical maps the address a replica names its master by to the address
+// warden probes that node at, when both denote the same endpoint: the same
+// port and a host name and an IP (or two names) that resolve to a common
+// address. A replica set up by hand with "replicaof 10.0.0.5 6379" is then
+// recognised as following "redis-0.redis:6379". An address matching no
+// probed node is returned unchanged.
+func (p *Prober) canonical(ctx context.Context, addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	p.mu.Lock()
+	_, known := p.nodes[addr]
+	var names []string
+	for a, n := range p.nodes {
+		if !n.cluster {
+			names = append(names, a)
+		}
+	}
+	p.mu.Unlock()
+	if known {
+		return addr
+	}
+	sort.Strings(names)
+	want := map[string]bool{}
+	for _, ip := range p.resolve(ctx, host) {
+		want[ip] = true
+	}
+	for _, a := range names {
+		h, pt, err := net.SplitHostPort(a)
+		if err != nil || pt != port {
+			continue
+		}
+		for _, ip := range p.resolve(ctx, h) {
+			if want[ip] {
+				return a
+			}
+		}
+	}
+	return addr
+}
+
+// resolve looks host up (an IP stands for itself), reusing a lookup for
+// dnsFor; a failed lookup gives no addresses.
+func (p *Prober) resolve(ctx context.Context, host string) []string {
+	if ip := net.ParseIP(host); ip != nil {
+		return []string{ip.String()}
+	}
+	p.mu.Lock()
+	r, ok := p.dns[host]
+	p.mu.Unlock()
+	if ok && time.Since(r.at) < dnsFor {
+		return r.ips
+	}
+	lctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupHost(lctx, host)
+	if err != nil {
+		addrs = nil
+	}
+	var ips []string
+	for _, a := range addrs {
+		if ip := net.ParseIP(a); ip != nil {
+			ips = append(ips, ip.String())
+		}
+	}
+	p.mu.Lock()
+	p.dns[host] = resolved{ips: ips, at: time.Now()}
+	p.mu.Unlock()
+	return ips
 }

@@ -64,10 +64,14 @@ func (s *Service) forgetDiscovered(name string, addrs []string) {
 	s.refreshNodes(context.Background())
 }
 
-// discover adds the nodes a cluster node's view names to the probed set.
+// discover adds the nodes a cluster node's view names to the probed set,
+// and drops a discovered address no view has named for discoveredFor: a
+// node that came back at a new address (a pod with a new IP, same node id)
+// is followed there, and its old address stops being probed.
 func (s *Service) discover(ctx context.Context, r Report) {
 	targets := s.clusterTargets()
-	added := false
+	changed := false
+	now := time.Now()
 	for addr, o := range r.Obs {
 		name, ok := targets[addr]
 		if !ok || o.Cluster == nil || !o.Up {
@@ -79,23 +83,39 @@ func (s *Service) discover(ctx context.Context, r Report) {
 		}
 		s.mu.Lock()
 		if s.discovered[name] == nil {
-			s.discovered[name] = map[string]bool{}
+			s.discovered[name] = map[string]time.Time{}
 		}
 		for _, n := range nodes {
 			if n.Addr == "" || n.Flags.NoAddr || n.Flags.Handshake || n.Port == 0 {
 				continue
 			}
-			if _, known := targets[n.Addr]; !known && !s.discovered[name][n.Addr] {
-				s.discovered[name][n.Addr] = true
-				added = true
+			_, seen := s.discovered[name][n.Addr]
+			if _, known := targets[n.Addr]; !known && !seen {
+				changed = true
 			}
+			s.discovered[name][n.Addr] = now
 		}
 		s.mu.Unlock()
 	}
-	if added {
+	forget := max(discoveredFor, 20*s.cfg.Detection.ProbeInterval.D())
+	s.mu.Lock()
+	for _, addrs := range s.discovered {
+		for a, at := range addrs {
+			if now.Sub(at) > forget {
+				delete(addrs, a)
+				changed = true
+			}
+		}
+	}
+	s.mu.Unlock()
+	if changed {
 		s.refreshNodes(ctx)
 	}
 }
+
+// discoveredFor is how long a discovered node address is probed after the
+// last view that named it.
+const discoveredFor = 30 * time.Second
 
 // ensureClusters records the configured clusters the first time.
 func (s *Service) ensureClusters(ctx context.Context) error {

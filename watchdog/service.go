@@ -72,7 +72,7 @@ type Service struct {
 	sentinels map[string]string
 	// discovered are the cluster nodes found in other nodes' views, per
 	// cluster; clusterViews the leader's latest views of the clusters.
-	discovered   map[string]map[string]bool
+	discovered   map[string]map[string]time.Time
 	clusterViews map[string]ClusterView
 	// noLeaderSince is when this member last lost sight of any leader.
 	noLeaderSince time.Time
@@ -110,7 +110,7 @@ func New(cfg config.Config, node Raft, password, token string, lg *zap.Logger) *
 		reatt:        map[string]time.Time{},
 		hooks:        map[string]*hookStatus{},
 		sentinels:    map[string]string{},
-		discovered:   map[string]map[string]bool{},
+		discovered:   map[string]map[string]time.Time{},
 		clusterViews: map[string]ClusterView{},
 	}
 	dialTimeout := cfg.Detection.ProbeInterval.D() * 2

@@ -2,12 +2,17 @@ package watchdog
 
 import (
 	"net/http"
+	"regexp"
+	"sort"
 	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"warden/cluster"
+	"warden/raftstore"
 )
 
 // Metrics are the watchdog's Prometheus metrics, on a registry of its own.
@@ -25,14 +30,18 @@ type Metrics struct {
 	refusals          *prometheus.CounterVec
 	webhookDeliveries *prometheus.CounterVec
 	webhookFailed     *prometheus.CounterVec
+	// collectors are what reg holds, for MetricNames.
+	collectors []prometheus.Collector
 }
 
-// RaftStats is what the metrics read from the Raft node at scrape time.
+// RaftStats is what the metrics read from the Raft node at scrape time:
+// its state and, through FSM, the replicated state (operations, clusters).
 type RaftStats interface {
 	State() string
 	Stats() map[string]string
 	LastContact() time.Time
 	Voters() int
+	FSM() *raftstore.FSM
 }
 
 // healthValues are the values of warden_node_health.
@@ -81,13 +90,50 @@ func NewMetrics(raft RaftStats) *Metrics {
 			Name: "warden_webhook_failed_total", Help: "Events a webhook gave up on.",
 		}, []string{"webhook"}),
 	}
-	m.reg.MustRegister(m.webhookDeliveries, m.webhookFailed, m.probeLatency, m.probeFailures, m.nodeHealth, m.nodeVotesDown, m.failovers, m.failoverTime,
-		m.reports, m.groupEpoch, m.reattachments, m.refusals,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.collectors = []prometheus.Collector{m.webhookDeliveries, m.webhookFailed, m.probeLatency, m.probeFailures, m.nodeHealth, m.nodeVotesDown,
+		m.failovers, m.failoverTime, m.reports, m.groupEpoch, m.reattachments, m.refusals,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})}
 	if raft != nil {
-		m.reg.MustRegister(newRaftCollector(raft))
+		m.collectors = append(m.collectors, newRaftCollector(raft))
+		if f := raft.FSM(); f != nil {
+			m.collectors = append(m.collectors, newStateCollector(f))
+		}
 	}
+	m.reg.MustRegister(m.collectors...)
 	return m
+}
+
+// fqName finds the name in a Desc's String(), the one place client_golang
+// shows it.
+var fqName = regexp.MustCompile(`fqName: ("(?:[^"\\]|\\.)*")`)
+
+// MetricNames returns the name of every metric family a watchdog
+// registers (warden's own, the Go runtime's and the process's), sorted.
+// Histograms and summaries are named by family: their series add
+// _bucket, _sum and _count.
+func MetricNames() []string {
+	cs := append(NewMetrics(nil).collectors, newRaftCollector(nil), newStateCollector(nil))
+	ch := make(chan *prometheus.Desc)
+	go func() {
+		for _, c := range cs {
+			c.Describe(ch)
+		}
+		close(ch)
+	}()
+	seen := map[string]bool{}
+	for d := range ch {
+		if m := fqName.FindStringSubmatch(d.String()); m != nil {
+			if name, err := strconv.Unquote(m[1]); err == nil {
+				seen[name] = true
+			}
+		}
+	}
+	names := make([]string, 0, len(seen))
+	for n := range seen {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
 }
 
 // Handler serves the metrics in the Prometheus text format.
@@ -150,6 +196,111 @@ func (c *raftCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	gauge(c.contact, age)
+}
+
+// replicatedState is what the state collector reads from the FSM.
+type replicatedState interface {
+	Operations() []raftstore.Operation
+	Clusters() []raftstore.Cluster
+}
+
+// stateCollector reads the replicated state at scrape time: every member
+// exports the same values (as far as it has applied the log), nothing is
+// kept twice. Series of a running operation carry its id and disappear
+// when it ends.
+type stateCollector struct {
+	st replicatedState
+	// running operations
+	opsRunning, slotsPlanned, slotsMoved, keysMoved, bytesMoved, migrateSeconds, stepsDone, stepsPlanned, started *prometheus.Desc
+	// finished operations, clusters
+	opsFinished, clShards, clReplicas, clSlots, clEpoch, clFailover *prometheus.Desc
+}
+
+func newStateCollector(st replicatedState) *stateCollector {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc(name, help, labels, nil)
+	}
+	op := []string{"id", "cluster", "kind"}
+	return &stateCollector{
+		st:             st,
+		opsRunning:     d("warden_operations_running", "Topology operations running (at most one per cluster).", "cluster", "kind"),
+		slotsPlanned:   d("warden_operation_slots_planned", "Slots the running operation is to move (0 until its plan knows).", op...),
+		slotsMoved:     d("warden_operation_slots_moved_total", "Slots the running operation has moved.", op...),
+		keysMoved:      d("warden_operation_keys_moved_total", "Keys the running operation has moved.", op...),
+		bytesMoved:     d("warden_operation_bytes_moved_total", "Bytes of keys (as sampled) the running operation has moved.", op...),
+		migrateSeconds: d("warden_operation_migrate_seconds_total", "Time the running operation has spent moving slots.", op...),
+		stepsDone:      d("warden_operation_steps_done", "Steps of its plan the running operation has finished.", op...),
+		stepsPlanned:   d("warden_operation_steps_planned", "Steps in the running operation's plan.", op...),
+		started:        d("warden_operation_started_timestamp_seconds", "When the running operation began, in Unix seconds.", op...),
+		opsFinished: d("warden_operations_finished", "Finished topology operations the state keeps (the newest "+strconv.Itoa(raftstore.FinishedOperationsKept)+"), by final state.",
+			"cluster", "kind", "state"),
+		clShards:   d("warden_cluster_shards", "Shards (masters with slots) in the cluster's recorded shard map.", "cluster"),
+		clReplicas: d("warden_cluster_replicas", "Replicas in the cluster's recorded shard map.", "cluster"),
+		clSlots:    d("warden_cluster_slots_assigned", "Slots the recorded shard map assigns to a master (16384 when all are covered).", "cluster"),
+		clEpoch:    d("warden_cluster_epoch", "The cluster's epoch: failovers warden has forced in it.", "cluster"),
+		clFailover: d("warden_cluster_failover_running", "1 while warden forces a failover in the cluster.", "cluster"),
+	}
+}
+
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.opsRunning, c.slotsPlanned, c.slotsMoved, c.keysMoved, c.bytesMoved, c.migrateSeconds,
+		c.stepsDone, c.stepsPlanned, c.started, c.opsFinished, c.clShards, c.clReplicas, c.clSlots, c.clEpoch, c.clFailover} {
+		ch <- d
+	}
+}
+
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+	}
+	type key struct{ cluster, kind, state string }
+	running, finished := map[key]int{}, map[key]int{}
+	for _, o := range c.st.Operations() {
+		if o.State != raftstore.OpRunning {
+			finished[key{o.Cluster, o.Kind, o.State}]++
+			continue
+		}
+		running[key{o.Cluster, o.Kind, ""}]++
+		l := []string{o.ID, o.Cluster, o.Kind}
+		gauge(c.slotsPlanned, float64(o.SlotsTotal), l...)
+		counter(c.slotsMoved, float64(o.SlotsMoved), l...)
+		counter(c.keysMoved, float64(o.KeysMoved), l...)
+		counter(c.bytesMoved, float64(o.BytesMoved), l...)
+		counter(c.migrateSeconds, o.MigrateSeconds, l...)
+		gauge(c.stepsDone, float64(o.Cursor), l...)
+		gauge(c.stepsPlanned, float64(len(o.Plan)), l...)
+		gauge(c.started, float64(o.StartedAt.UnixNano())/1e9, l...)
+	}
+	for k, n := range running {
+		gauge(c.opsRunning, float64(n), k.cluster, k.kind)
+	}
+	for k, n := range finished {
+		gauge(c.opsFinished, float64(n), k.cluster, k.kind, k.state)
+	}
+	for _, cl := range c.st.Clusters() {
+		var slots []cluster.SlotRange
+		replicas := 0
+		for _, sh := range cl.Shards {
+			// The leader recorded the map from parsed views: a range that
+			// does not parse counts as no slots.
+			if rs, err := cluster.ParseSlots(sh.Slots); err == nil {
+				slots = append(slots, rs...)
+			}
+			replicas += len(sh.Replicas)
+		}
+		running := 0.0
+		if cl.Failover != nil {
+			running = 1
+		}
+		gauge(c.clShards, float64(len(cl.Shards)), cl.Name)
+		gauge(c.clReplicas, float64(replicas), cl.Name)
+		gauge(c.clSlots, float64(cluster.CountSlots(slots)), cl.Name)
+		gauge(c.clEpoch, float64(cl.Epoch), cl.Name)
+		gauge(c.clFailover, running, cl.Name)
+	}
 }
 
 func (m *Metrics) observeProbe(node string, ok bool, latency time.Duration) {

@@ -4,7 +4,7 @@ GO    ?= go
 BIN   := bin/warden
 PKGS  := ./...
 
-.PHONY: all build test unit e2e demo bench lint redis redis-sentinel clean
+.PHONY: all build test unit e2e demo bench lint redis redis-sentinel chromium clean
 
 all: build
 
@@ -32,20 +32,34 @@ redis-sentinel: redis
 	    echo "the benchmark compares with Redis Sentinel: install it with 'sudo apt-get install redis-sentinel'"; exit 1; \
 	  fi; }
 
+# Debian's chromium, for the operator's page's test in a headless browser
+# (e2e TestUI): installed when missing and running as root, otherwise a
+# message (the test is then skipped, except under CI).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium (Debian package)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "the test of the operator's page needs Debian's chromium: install it with 'sudo apt-get install chromium' (skipped until then)"; \
+	  fi; }
+	@command -v chromium >/dev/null 2>&1 && chromium --version 2>/dev/null || true
+
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "not gofmt-clean:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
 # Every test: unit, property, fuzz seeds, in-memory raft, and end-to-end
-# against real redis-server and warden processes, all with the race detector.
-test: redis lint
+# against real redis-server and warden processes (and the operator's page in
+# headless chromium), all with the race detector.
+test: redis chromium lint
 	$(GO) test -race -count=1 -timeout 25m $(PKGS)
 
 unit: lint
 	$(GO) test -race -count=1 ./config ./raftstore ./watchdog ./actions
 
-e2e: redis
+e2e: redis chromium
 	$(GO) test -race -count=1 -timeout 20m -v ./e2e
 
 # A local sandbox: three Redis nodes and three watchdogs on loopback.

@@ -126,6 +126,8 @@ type Client struct {
 	// Base is "http://127.0.0.1:PORT".
 	Base string
 	HTTP *http.Client
+	// Token, when set, goes with every call as a bearer token.
+	Token string
 }
 
 // NewClient returns a client for the API listening on addr (host:port),
@@ -170,6 +172,9 @@ func (c *Client) get(ctx context.Context, path string, out any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Base+path, nil)
 	if err != nil {
 		return err
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {

@@ -130,6 +130,9 @@ func (c *Client) Send(ctx context.Context, method, path string, body, out any) (
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
 	hc := *c.HTTP
 	hc.Timeout = opCallTimeout
 	resp, err := hc.Do(req)

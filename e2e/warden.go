@@ -56,6 +56,9 @@ func StartWarden(ctx context.Context, binary, configPath, logPath string) (*Ward
 		}
 		w.API = NewClientTLS(c.HTTP.Listen, cfg)
 	}
+	if w.API.Token, err = c.Token(); err != nil {
+		return nil, fmt.Errorf("start warden: %w", err)
+	}
 	if err := w.start(ctx); err != nil {
 		return nil, err
 	}

@@ -150,6 +150,11 @@ func (s *Service) routes() []route {
 		{method: "POST", path: "/v1/raft/transfer-leadership", h: s.postTransfer, write: true},
 		{method: "GET", path: "/healthz", h: s.getHealthz, open: true},
 		{method: "GET", path: "/readyz", h: s.getReadyz, open: true},
+		// The operator's page (ui.go): "/{$}" is "/" alone, not every path.
+		// Open: it carries no data; the API calls it makes need the token.
+		{method: "GET", path: "/{$}", raw: serveUI("index.html", "text/html; charset=utf-8"), open: true},
+		{method: "GET", path: "/ui/app.js", raw: serveUI("app.js", "text/javascript; charset=utf-8"), open: true},
+		{method: "GET", path: "/ui/style.css", raw: serveUI("style.css", "text/css; charset=utf-8"), open: true},
 	}
 }
 
@@ -178,7 +183,7 @@ func (s *Service) apiHandler(forwarded bool) http.Handler {
 		allowed[rt.path] = append(allowed[rt.path], rt.method)
 	}
 	for p, methods := range allowed {
-		msg := fmt.Sprintf("%s takes %s", p, strings.Join(methods, ", "))
+		msg := fmt.Sprintf("%s takes %s", strings.TrimSuffix(p, "{$}"), strings.Join(methods, ", "))
 		mux.Handle(p, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Allow", strings.Join(methods, ", "))
 			writeError(w, fmt.Errorf("%w: %s %s: %s", ErrMethod, r.Method, r.URL.Path, msg))

@@ -240,36 +240,42 @@ func Load(path string) (Config, error) {
 }
 
 // Parse decodes YAML over the defaults (unknown keys are errors), fills in
-// derived defaults and validates the result.
-func Parse(b []byte) (Config, error) {
-	if err := checkKeys(b); err != nil {
-		return Config{}, err
-	}
-	c := Default()
+// derived defaults and validates the result. ${NAME} in a value is replaced
+// by the environment variable NAME first (see markRefs).
+func Parse(b []byte) (Config, error) { return parse(b, os.LookupEnv) }
+
+// parse is Parse with the environment given as lookup.
+func parse(b []byte, lookup func(string) (string, bool)) (Config, error) {
+	b, refs := markRefs(b)
 	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
 		return Config{}, fmt.Errorf("decode: %w", err)
 	}
-	var extra any
+	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		return Config{}, errors.New("decode: the file holds more than one YAML document")
+	}
+	c := Default()
+	if len(doc.Content) > 0 {
+		root := doc.Content[0]
+		if err := expandEnv(root, refs, lookup); err != nil {
+			return Config{}, err
+		}
+		// walkKeys names every unknown key by its path, so the decoding
+		// below is as strict as a KnownFields decoder.
+		if err := walkKeys(root, reflect.TypeOf(Config{}), ""); err != nil {
+			return Config{}, err
+		}
+		if err := root.Decode(&c); err != nil {
+			return Config{}, fmt.Errorf("decode: %w", err)
+		}
 	}
 	c.fillDerived()
 	if err := c.Validate(); err != nil {
 		return Config{}, err
 	}
 	return c, nil
-}
-
-// checkKeys walks the document against Config's yaml tags and names the
-// first unknown key by its full path (detection.bogus, groups[1].nodez).
-func checkKeys(b []byte) error {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(b, &doc); err != nil || len(doc.Content) == 0 {
-		return nil // the strict decoder reports syntax errors
-	}
-	return walkKeys(doc.Content[0], reflect.TypeOf(Config{}), "")
 }
 
 func walkKeys(n *yaml.Node, t reflect.Type, path string) error {
@@ -705,5 +711,13 @@ func readSecret(key, path string) (string, error) {
 }
 
 // Marshal writes the configuration as YAML (used by the demo to write the
-// watchdogs' files).
-func (c Config) Marshal() ([]byte, error) { return yaml.Marshal(c) }
+// watchdogs' files). A literal ${ in a value is written $${, so that Parse
+// reads back the same configuration.
+func (c Config) Marshal() ([]byte, error) {
+	var n yaml.Node
+	if err := n.Encode(c); err != nil {
+		return nil, err
+	}
+	escapeEnv(&n)
+	return yaml.Marshal(&n)
+}

@@ -29,6 +29,29 @@ const (
 	StrategySingle    = "single"
 )
 
+// Fence modes: whether warden keeps min-replicas-to-write on a group's
+// master, and whether it lifts it when the master is left alone.
+const (
+	// FenceOn: fence the master while it has replicas; lift the fence when
+	// every replica is gone and no failover is possible (availability).
+	FenceOn = "on"
+	// FenceStrict: fence the master always; a master left alone refuses
+	// writes until a replica is back (safety).
+	FenceStrict = "strict"
+	// FenceOff: warden leaves min-replicas-to-write alone.
+	FenceOff = "off"
+)
+
+// ValidFenceMode reports whether m is a fence mode ("" included: follow
+// failover.fence).
+func ValidFenceMode(m string) bool {
+	switch m {
+	case "", FenceOn, FenceStrict, FenceOff:
+		return true
+	}
+	return false
+}
+
 // Failover strategies: which replica property ranks first after priority.
 const (
 	FailoverOffset  = "offset"
@@ -150,6 +173,13 @@ type FailoverConfig struct {
 	// Timeout bounds each step that waits on Redis (promotion, one batch of
 	// replicas resyncing).
 	Timeout Duration `yaml:"timeout"`
+	// Fence keeps min-replicas-to-write 1 and min-replicas-max-lag
+	// FenceMaxLag on every group's master (groups[].fence overrides it per
+	// group), so that a master cut off from its replicas stops taking
+	// writes within FenceMaxLag.
+	Fence bool `yaml:"fence"`
+	// FenceMaxLag is min-replicas-max-lag, in whole seconds.
+	FenceMaxLag Duration `yaml:"fence_max_lag"`
 }
 
 // RedisConfig is how warden authenticates to the Redis nodes it watches.
@@ -169,6 +199,21 @@ type LogConfig struct {
 type GroupConfig struct {
 	Name  string   `yaml:"name"`
 	Nodes []string `yaml:"nodes"`
+	// Fence overrides failover.fence for this group: on, strict or off
+	// (empty: on when failover.fence is true, else off).
+	Fence string `yaml:"fence,omitempty"`
+}
+
+// FenceMode is the fence mode in force for a group whose override is
+// mode: the override when set, else on or off by failover.fence.
+func (c *Config) FenceMode(mode string) string {
+	if mode != "" {
+		return mode
+	}
+	if c.Failover.Fence {
+		return FenceOn
+	}
+	return FenceOff
 }
 
 // Peer is one Raft member from raft.bootstrap.
@@ -219,6 +264,8 @@ func Default() Config {
 			ParallelSyncs: 1,
 			BlockAfter:    Duration(time.Minute),
 			Timeout:       Duration(30 * time.Second),
+			Fence:         true,
+			FenceMaxLag:   Duration(time.Second),
 		},
 		Log:      LogConfig{Level: "info", Format: "console"},
 		Events:   EventsConfig{Retention: 10000},
@@ -515,6 +562,9 @@ func (c *Config) Validate() error {
 	if f.Timeout.D() < time.Second {
 		bad("failover.timeout must be at least 1s")
 	}
+	if lag := f.FenceMaxLag.D(); lag < time.Second || lag > time.Hour || lag%time.Second != 0 {
+		bad("failover.fence_max_lag must be whole seconds between 1s and 1h (it is min-replicas-max-lag)")
+	}
 
 	c.HTTP.TLS.validate("http.tls", true, false, bad)
 	c.Raft.TLS.validate("raft.tls", true, true, bad)
@@ -609,6 +659,9 @@ func (c *Config) Validate() error {
 		seenGroup[g.Name] = true
 		if len(g.Nodes) < 2 {
 			bad("%s.nodes must list at least two nodes (a master and a replica)", key)
+		}
+		if !ValidFenceMode(g.Fence) {
+			bad("%s.fence %q must be on, strict or off", key, g.Fence)
 		}
 		for j, n := range g.Nodes {
 			if err := ValidateAddr(n); err != nil {

@@ -113,6 +113,18 @@ func TestParseRejects(t *testing.T) {
 		{"failover timeout too small",
 			edit(t, "block_after: 1m", "block_after: 1m\n  timeout: 500ms"),
 			[]string{"failover.timeout"}, 1},
+		{"fence_max_lag below a second",
+			edit(t, "block_after: 1m", "block_after: 1m\n  fence_max_lag: 500ms"),
+			[]string{"failover.fence_max_lag", "whole seconds"}, 1},
+		{"fence_max_lag not whole seconds",
+			edit(t, "block_after: 1m", "block_after: 1m\n  fence_max_lag: 1500ms"),
+			[]string{"failover.fence_max_lag"}, 1},
+		{"fence not a bool",
+			edit(t, "block_after: 1m", "block_after: 1m\n  fence: sometimes"),
+			[]string{"decode"}, 0},
+		{"group fence mode unknown",
+			edit(t, "nodes: [127.0.0.1:6379, 127.0.0.1:6380, 127.0.0.1:6381]", "nodes: [127.0.0.1:6379, 127.0.0.1:6380, 127.0.0.1:6381]\n    fence: maybe"),
+			[]string{"groups[0].fence", `"maybe"`}, 1},
 
 		// raft
 		{"bootstrap entry without =",
@@ -320,6 +332,8 @@ func TestParseExample(t *testing.T) {
 			ParallelSyncs: 1,
 			BlockAfter:    Duration(time.Minute),
 			Timeout:       Duration(30 * time.Second),
+			Fence:         true,
+			FenceMaxLag:   Duration(time.Second),
 		},
 		Log:      LogConfig{Level: "info", Format: "console"},
 		Events:   EventsConfig{Retention: 10000},
@@ -714,5 +728,66 @@ func TestJoiningMember(t *testing.T) {
 	_, err = Parse([]byte(strings.Replace(join, "  join: true\n", "", 1)))
 	if err == nil || !strings.Contains(err.Error(), "raft.bootstrap") {
 		t.Fatalf("neither join nor bootstrap: %v", err)
+	}
+}
+
+func TestFence(t *testing.T) {
+	c, err := Parse([]byte(example))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Failover.Fence || c.Failover.FenceMaxLag.D() != time.Second {
+		t.Errorf("defaults: fence %v fence_max_lag %v, want true and 1s", c.Failover.Fence, c.Failover.FenceMaxLag.D())
+	}
+	tests := []struct {
+		name   string
+		yaml   string
+		global bool
+		lag    time.Duration
+		group  string // groups[0].fence as parsed
+		mode   string // in force for groups[0]
+	}{
+		{"defaults", example, true, time.Second, "", FenceOn},
+		{"fence off",
+			edit(t, "block_after: 1m", "block_after: 1m\n  fence: false\n  fence_max_lag: 3s"),
+			false, 3 * time.Second, "", FenceOff},
+		{"group strict",
+			edit(t, "nodes: [127.0.0.1:6379, 127.0.0.1:6380, 127.0.0.1:6381]", "nodes: [127.0.0.1:6379, 127.0.0.1:6380, 127.0.0.1:6381]\n    fence: strict"),
+			true, time.Second, FenceStrict, FenceStrict},
+		{"group off unquoted",
+			edit(t, "nodes: [127.0.0.1:6379, 127.0.0.1:6380, 127.0.0.1:6381]", "nodes: [127.0.0.1:6379, 127.0.0.1:6380, 127.0.0.1:6381]\n    fence: off"),
+			true, time.Second, FenceOff, FenceOff},
+		{"group on while fence is off",
+			strings.Replace(edit(t, "block_after: 1m", "block_after: 1m\n  fence: false"),
+				"nodes: [127.0.0.1:6379, 127.0.0.1:6380, 127.0.0.1:6381]", "nodes: [127.0.0.1:6379, 127.0.0.1:6380, 127.0.0.1:6381]\n    fence: \"on\"", 1),
+			false, time.Second, FenceOn, FenceOn},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse([]byte(tt.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Failover.Fence != tt.global || c.Failover.FenceMaxLag.D() != tt.lag {
+				t.Errorf("failover.fence %v fence_max_lag %v, want %v %v", c.Failover.Fence, c.Failover.FenceMaxLag.D(), tt.global, tt.lag)
+			}
+			if got := c.Groups[0].Fence; got != tt.group {
+				t.Errorf("groups[0].fence %q, want %q", got, tt.group)
+			}
+			if got := c.FenceMode(c.Groups[0].Fence); got != tt.mode {
+				t.Errorf("mode in force %q, want %q", got, tt.mode)
+			}
+			b, err := c.Marshal()
+			if err != nil {
+				t.Fatal(err)
+			}
+			back, err := Parse(b)
+			if err != nil {
+				t.Fatalf("round trip: %v\n%s", err, b)
+			}
+			if back.Failover.Fence != c.Failover.Fence || back.Groups[0].Fence != c.Groups[0].Fence || back.Failover.FenceMaxLag != c.Failover.FenceMaxLag {
+				t.Errorf("round trip changed the fence settings:\n%s", b)
+			}
+		})
 	}
 }

@@ -66,6 +66,9 @@ const commandVersion = 1
 type GroupSpec struct {
 	Name  string   `json:"name"`
 	Nodes []string `json:"nodes"`
+	// Fence overrides failover.fence for the group (on, strict, off;
+	// empty: follow failover.fence).
+	Fence string `json:"fence,omitempty"`
 }
 
 // GroupsEnsure is CmdGroupsEnsure.

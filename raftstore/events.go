@@ -40,6 +40,11 @@ const (
 	EvMaintenanceOff     = "maintenance_off"
 	EvAck                = "window_acknowledged"
 	EvWebhookFailed      = "webhook_failed"
+	// EvFenceApplied: warden set min-replicas-to-write on a master.
+	EvFenceApplied = "fence_applied"
+	// EvFenceLifted: warden cleared it (every replica gone, no failover
+	// possible); critical, since the master now takes writes nothing copies.
+	EvFenceLifted = "fence_lifted"
 )
 
 // DefaultEventRetention is how many events the state keeps until a
@@ -61,13 +66,7 @@ type Event struct {
 }
 
 func (e Event) clone() Event {
-	if e.Details != nil {
-		d := make(map[string]string, len(e.Details))
-		for k, v := range e.Details {
-			d[k] = v
-		}
-		e.Details = d
-	}
+	e.Details = cloneDetails(e.Details)
 	return e
 }
 

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"warden/config"
 )
 
 // Named errors returned by Apply; callers test them with errors.Is.
@@ -63,6 +65,9 @@ type Entry struct {
 	Message  string    `json:"message"`
 	By       string    `json:"by,omitempty"`
 	Failover *Failover `json:"failover,omitempty"`
+	// Details are carried into the entry's event (a re-attached old
+	// master's offsets).
+	Details map[string]string `json:"details,omitempty"`
 }
 
 // NodeMaintenance is a node's maintenance window.
@@ -101,6 +106,9 @@ type Group struct {
 	Status      string    `json:"status"`
 	Reason      string    `json:"reason,omitempty"`
 	UpdatedAt   time.Time `json:"updated_at"`
+	// Fence overrides failover.fence for this group (on, strict, off;
+	// empty: follow failover.fence).
+	Fence string `json:"fence,omitempty"`
 	// Failover is the failover under way, nil when none is.
 	Failover *Failover `json:"failover"`
 	// LastFailover is the most recent finished failover attempt.
@@ -282,6 +290,7 @@ func (f *FSM) History(group string, limit int) []Entry {
 			continue
 		}
 		e.Failover = e.Failover.clone()
+		e.Details = cloneDetails(e.Details)
 		out = append(out, e)
 		if limit > 0 && len(out) == limit {
 			break
@@ -384,7 +393,7 @@ func (f *FSM) apply(t CommandType, body any) error {
 			}
 			f.st.Groups[spec.Name] = &Group{
 				Name: spec.Name, Nodes: append([]string(nil), spec.Nodes...),
-				Status: StatusUnknown, UpdatedAt: c.At,
+				Status: StatusUnknown, UpdatedAt: c.At, Fence: spec.Fence,
 			}
 			f.record(Entry{At: c.At, Kind: EntryGroupAdded, Group: spec.Name, Message: "group from the configuration"})
 			f.emit(Event{At: c.At, Kind: EvGroupAdded, Group: spec.Name, Message: "group from the configuration: " + strings.Join(spec.Nodes, ", ")})
@@ -399,6 +408,9 @@ func (f *FSM) apply(t CommandType, body any) error {
 		if len(spec.Nodes) < 2 {
 			return fmt.Errorf("%w: group %q needs at least two nodes", ErrInvalid, spec.Name)
 		}
+		if !config.ValidFenceMode(spec.Fence) {
+			return fmt.Errorf("%w: group %q has fence mode %q", ErrInvalid, spec.Name, spec.Fence)
+		}
 		seen := map[string]bool{}
 		for _, n := range spec.Nodes {
 			if seen[n] {
@@ -411,7 +423,7 @@ func (f *FSM) apply(t CommandType, body any) error {
 		}
 		f.st.Groups[spec.Name] = &Group{
 			Name: spec.Name, Nodes: append([]string(nil), spec.Nodes...),
-			Status: StatusUnknown, UpdatedAt: c.At,
+			Status: StatusUnknown, UpdatedAt: c.At, Fence: spec.Fence,
 		}
 		f.record(Entry{At: c.At, Kind: EntryGroupAdded, Group: spec.Name, By: c.By, Message: "group added with nodes " + strings.Join(spec.Nodes, ", ")})
 		f.emit(Event{At: c.At, Kind: EvGroupAdded, Group: spec.Name, Message: "group added with nodes " + strings.Join(spec.Nodes, ", "), Details: map[string]string{"by": c.By}})
@@ -466,6 +478,7 @@ func (f *FSM) apply(t CommandType, body any) error {
 		e := c.Entry
 		e.At = c.At
 		e.Failover = e.Failover.clone()
+		e.Details = cloneDetails(e.Details)
 		f.record(e)
 		switch e.Kind {
 		case EntryReattach:
@@ -473,7 +486,7 @@ func (f *FSM) apply(t CommandType, body any) error {
 			if g, ok := f.st.Groups[e.Group]; ok && g.LastFailover != nil && g.LastFailover.From == e.Node {
 				kind = EvMasterReattached
 			}
-			f.emit(Event{At: c.At, Kind: kind, Severity: SeverityInfo, Group: e.Group, Node: e.Node, Message: e.Message})
+			f.emit(Event{At: c.At, Kind: kind, Severity: SeverityInfo, Group: e.Group, Node: e.Node, Message: e.Message, Details: e.Details})
 		case EntryRefusal:
 			kind := EvFailoverRefused
 			if strings.Contains(e.Message, "unreachable, not dead") {
@@ -599,6 +612,17 @@ func (f *FSM) apply(t CommandType, body any) error {
 	default:
 		return fmt.Errorf("raftstore: command type %d has no apply", t)
 	}
+}
+
+func cloneDetails(d map[string]string) map[string]string {
+	if d == nil {
+		return nil
+	}
+	c := make(map[string]string, len(d))
+	for k, v := range d {
+		c[k] = v
+	}
+	return c
 }
 
 func (f *FSM) running(group string, epoch uint64) (*Group, *Failover, error) {

@@ -484,6 +484,8 @@ type GroupStatus struct {
 	Failover     *raftstore.Failover `json:"failover"`
 	LastFailover *raftstore.Failover `json:"last_failover"`
 	BlockedUntil *time.Time          `json:"blocked_until,omitempty"`
+	// Fence is the write fence mode in force (on, strict, off).
+	Fence string `json:"fence"`
 }
 
 func (s *Service) groupStatus(g raftstore.Group) GroupStatus {
@@ -498,6 +500,7 @@ func (s *Service) groupStatus(g raftstore.Group) GroupStatus {
 		Name: g.Name, Master: g.Master, Epoch: g.Epoch, Status: g.Status, Reason: g.Reason,
 		Failover: g.Failover, LastFailover: g.LastFailover, ViewAgeMs: -1,
 		Reporters: append([]string{}, v.Reporters...),
+		Fence:     s.cfg.FenceMode(g.Fence),
 	}
 	if hasView {
 		gs.ViewAgeMs = age.Milliseconds()
@@ -565,6 +568,9 @@ func (s *Service) getGroup(r *http.Request) (any, error) {
 type GroupRequest struct {
 	Name  string   `json:"name"`
 	Nodes []string `json:"nodes"`
+	// Fence overrides failover.fence for the group: on, strict or off
+	// (empty: follow failover.fence).
+	Fence string `json:"fence,omitempty"`
 }
 
 // Validate names what is wrong with the request.
@@ -574,6 +580,9 @@ func (q GroupRequest) Validate() error {
 	}
 	if len(q.Nodes) < 2 {
 		return fmt.Errorf("%w: nodes must list at least two nodes (a master and a replica)", ErrBadRequest)
+	}
+	if !config.ValidFenceMode(q.Fence) {
+		return fmt.Errorf("%w: fence %q must be on, strict or off", ErrBadRequest, q.Fence)
 	}
 	seen := map[string]bool{}
 	for i, n := range q.Nodes {
@@ -596,7 +605,7 @@ func (s *Service) postGroup(r *http.Request) (any, error) {
 	if err := q.Validate(); err != nil {
 		return nil, err
 	}
-	if err := s.node.Apply(r.Context(), &raftstore.GroupAdd{Group: raftstore.GroupSpec{Name: q.Name, Nodes: q.Nodes}, By: caller(r), At: time.Now()}); err != nil {
+	if err := s.node.Apply(r.Context(), &raftstore.GroupAdd{Group: raftstore.GroupSpec{Name: q.Name, Nodes: q.Nodes, Fence: q.Fence}, By: caller(r), At: time.Now()}); err != nil {
 		return nil, err
 	}
 	g, _ := s.fsm.Group(q.Name)

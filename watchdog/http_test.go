@@ -675,6 +675,15 @@ func TestAPIGroups(t *testing.T) {
 		t.Errorf("GET /v1/groups/cache = %+v", one)
 	}
 	m.call("GET", "/v1/groups/cache?consistent=1", "").expect(t, 200)
+	if one.Fence != "on" {
+		t.Errorf("fence mode of a group without an override: %q, want on (failover.fence)", one.Fence)
+	}
+	var strict GroupStatus
+	m.call("POST", "/v1/groups", `{"name":"strict","nodes":["10.0.4.1:6379","10.0.4.2:6379"],"fence":"strict"}`).expect(t, http.StatusCreated).into(t, &strict)
+	if g, _ := m.s.fsm.Group("strict"); strict.Fence != "strict" || g.Fence != "strict" {
+		t.Errorf("group added with fence strict: status says %q, state says %q", strict.Fence, g.Fence)
+	}
+	m.serve(m.request("DELETE", "/v1/groups/strict", "")).expect(t, 200)
 	m.addGroup(t, "alpha", "10.0.1.1:6379", "10.0.1.2:6379")
 	var list struct {
 		Groups []GroupStatus `json:"groups"`
@@ -707,6 +716,7 @@ func TestAPIGroups(t *testing.T) {
 			{"no host", `{"name":"x","nodes":[":6379","10.0.2.2:6379"]}`, 400, "has no host"},
 			{"nodes not a list", `{"name":"x","nodes":"10.0.2.1:6379"}`, 400, "cannot unmarshal"},
 			{"name a number", `{"name":7,"nodes":["10.0.2.1:6379","10.0.2.2:6379"]}`, 400, "cannot unmarshal"},
+			{"fence mode unknown", `{"name":"x","nodes":["10.0.2.1:6379","10.0.2.2:6379"],"fence":"maybe"}`, 400, `fence "maybe" must be on, strict or off`},
 		} {
 			t.Run(c.name, func(t *testing.T) { m.rejectsCall(t, "POST", "/v1/groups", c.body, c.code, c.msg) })
 		}

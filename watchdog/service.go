@@ -509,7 +509,7 @@ func (s *Service) ensureGroups(ctx context.Context) error {
 	if !s.fsm.Seeded() {
 		var specs []raftstore.GroupSpec
 		for _, g := range s.cfg.Groups {
-			specs = append(specs, raftstore.GroupSpec{Name: g.Name, Nodes: g.Nodes})
+			specs = append(specs, raftstore.GroupSpec{Name: g.Name, Nodes: g.Nodes, Fence: g.Fence})
 		}
 		return s.node.Apply(ctx, &raftstore.GroupsEnsure{Groups: specs, At: time.Now()})
 	}

@@ -4,7 +4,7 @@ GO    ?= go
 BIN   := bin/warden
 PKGS  := ./...
 
-.PHONY: all build test unit e2e demo bench lint redis redis-sentinel chromium clean
+.PHONY: all build test unit e2e demo bench chaos lint redis redis-sentinel chromium iptables clean
 
 all: build
 
@@ -45,6 +45,20 @@ chromium:
 	  fi; }
 	@command -v chromium >/dev/null 2>&1 && chromium --version 2>/dev/null || true
 
+# Debian's iptables, for the chaos tests that cut loopback traffic between
+# the test's own 127.x.y.z addresses (e2e/chaos.go): installed when missing
+# and running as root, otherwise a message (the chaos tests are then
+# skipped).
+iptables:
+	@command -v iptables >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing iptables (Debian package)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iptables >/dev/null; \
+	  else \
+	    echo "the chaos tests cut loopback traffic with iptables, as root: install it with 'sudo apt-get install iptables' (skipped until then)"; \
+	  fi; }
+	@command -v iptables >/dev/null 2>&1 && iptables --version 2>/dev/null || true
+
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "not gofmt-clean:"; echo "$$out"; exit 1; fi
@@ -53,7 +67,7 @@ lint:
 # Every test: unit, property, fuzz seeds, in-memory raft, and end-to-end
 # against real redis-server and warden processes (and the operator's page in
 # headless chromium), all with the race detector.
-test: redis chromium lint
+test: redis-sentinel chromium iptables lint
 	$(GO) test -race -count=1 -timeout 25m $(PKGS)
 
 unit: lint
@@ -74,6 +88,12 @@ bench: redis-sentinel
 	WARDEN_BENCH_OUT_CLUSTER=../BENCHMARKS.md $(GO) test -tags bench -count=1 -timeout 30m -run '^TestClusterFailoverBench$$' -v ./e2e
 	WARDEN_BENCH_OUT_RESHARD=../BENCHMARKS.md WARDEN_BENCH_TRIALS=5 WARDEN_BENCH_RESHARD_NODE_TIMEOUT=1s $(GO) test -tags bench -count=1 -timeout 60m -run '^TestReshardBench$$' -v ./e2e
 	WARDEN_BENCH_OUT_RESHARD=../BENCHMARKS.md WARDEN_BENCH_RESHARD_NODE_TIMEOUT=5s $(GO) test -tags bench -count=1 -timeout 60m -run '^TestReshardBench$$' -v ./e2e
+
+# The chaos suite (RELIABILITY.md): the isolated master, warden and Redis
+# Sentinel side by side, several trials (WARDEN_CHAOS_TRIALS, default 3).
+# Needs root for iptables.
+chaos: redis-sentinel iptables
+	$(GO) test -tags chaos -count=1 -timeout 30m -run '^TestChaos' -v ./e2e
 
 clean:
 	rm -rf bin

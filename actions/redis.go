@@ -237,18 +237,9 @@ func (r *Redis) RunID(ctx context.Context, addr string) (string, error) {
 // Offset returns addr's replication offset: master_repl_offset on a
 // master, slave_repl_offset on a replica.
 func (r *Redis) Offset(ctx context.Context, addr string) (role string, offset int64, err error) {
-	cctx, cancel := r.cmdCtx(ctx)
-	defer cancel()
-	s, err := r.client(addr).Info(cctx, "replication").Result()
+	kv, err := r.Replication(ctx, addr)
 	if err != nil {
-		r.drop(addr, err)
-		return "", 0, fmt.Errorf("INFO replication on %s: %w", addr, err)
-	}
-	kv := map[string]string{}
-	for _, line := range strings.Split(s, "\n") {
-		if k, v, ok := strings.Cut(strings.TrimSpace(line), ":"); ok {
-			kv[k] = v
-		}
+		return "", 0, err
 	}
 	role = kv["role"]
 	key := "master_repl_offset"
@@ -353,4 +344,62 @@ func (r *Redis) Do(ctx context.Context, addr string, args ...any) (any, error) {
 		return nil, fmt.Errorf("%v on %s: %w", args, addr, err)
 	}
 	return v, nil
+}
+
+// Fence returns addr's write fence: min-replicas-to-write and
+// min-replicas-max-lag (seconds).
+func (r *Redis) Fence(ctx context.Context, addr string) (minReplicas, maxLag int, err error) {
+	cctx, cancel := r.cmdCtx(ctx)
+	defer cancel()
+	m, err := r.client(addr).ConfigGet(cctx, "min-replicas-*").Result()
+	if err != nil {
+		r.drop(addr, err)
+		return 0, 0, fmt.Errorf("CONFIG GET min-replicas-* on %s: %w", addr, err)
+	}
+	minReplicas, err = strconv.Atoi(m["min-replicas-to-write"])
+	if err != nil {
+		return 0, 0, fmt.Errorf("CONFIG GET on %s: min-replicas-to-write is %q", addr, m["min-replicas-to-write"])
+	}
+	maxLag, err = strconv.Atoi(m["min-replicas-max-lag"])
+	if err != nil {
+		return 0, 0, fmt.Errorf("CONFIG GET on %s: min-replicas-max-lag is %q", addr, m["min-replicas-max-lag"])
+	}
+	return minReplicas, maxLag, nil
+}
+
+// SetFence sets addr's min-replicas-max-lag (when maxLag > 0) and then
+// min-replicas-to-write, so that a fence never starts with a stale lag.
+func (r *Redis) SetFence(ctx context.Context, addr string, minReplicas, maxLag int) error {
+	cctx, cancel := r.cmdCtx(ctx)
+	defer cancel()
+	c := r.client(addr)
+	if maxLag > 0 {
+		if err := c.ConfigSet(cctx, "min-replicas-max-lag", strconv.Itoa(maxLag)).Err(); err != nil {
+			r.drop(addr, err)
+			return fmt.Errorf("CONFIG SET min-replicas-max-lag on %s: %w", addr, err)
+		}
+	}
+	if err := c.ConfigSet(cctx, "min-replicas-to-write", strconv.Itoa(minReplicas)).Err(); err != nil {
+		r.drop(addr, err)
+		return fmt.Errorf("CONFIG SET min-replicas-to-write on %s: %w", addr, err)
+	}
+	return nil
+}
+
+// Replication returns addr's INFO replication as key → value.
+func (r *Redis) Replication(ctx context.Context, addr string) (map[string]string, error) {
+	cctx, cancel := r.cmdCtx(ctx)
+	defer cancel()
+	s, err := r.client(addr).Info(cctx, "replication").Result()
+	if err != nil {
+		r.drop(addr, err)
+		return nil, fmt.Errorf("INFO replication on %s: %w", addr, err)
+	}
+	kv := map[string]string{}
+	for _, line := range strings.Split(s, "\n") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(line), ":"); ok {
+			kv[k] = v
+		}
+	}
+	return kv, nil
 }

@@ -37,6 +37,12 @@ const (
 	ActReattach ActionKind = "reattach"
 	// ActNote: nothing to do, but worth saying (logged when it changes).
 	ActNote ActionKind = "note"
+	// ActFence: keep min-replicas-to-write 1 and min-replicas-max-lag
+	// MaxLag on the master Node (set only when it differs).
+	ActFence ActionKind = "fence"
+	// ActUnfence: clear min-replicas-to-write on the master Node: every
+	// replica is gone and no failover is possible.
+	ActUnfence ActionKind = "unfence"
 )
 
 // Action is one step the leader should take.
@@ -67,6 +73,8 @@ type Action struct {
 	// (anti-flapping, maintenance, no candidate, master still heard): it
 	// goes to the audit history.
 	Refusal bool
+	// MaxLag is ActFence's min-replicas-max-lag in seconds.
+	MaxLag int
 }
 
 func (a Action) String() string {
@@ -75,6 +83,10 @@ func (a Action) String() string {
 		return fmt.Sprintf("failover %s: %s -> %s (epoch %d): %s", a.Group, a.From, a.To, a.Epoch, a.Reason)
 	case ActReattach:
 		return fmt.Sprintf("reattach %s: %s -> replica of %s: %s", a.Group, a.Node, a.Master, a.Reason)
+	case ActFence:
+		return fmt.Sprintf("fence %s: %s min-replicas-to-write 1 max-lag %ds: %s", a.Group, a.Node, a.MaxLag, a.Reason)
+	case ActUnfence:
+		return fmt.Sprintf("unfence %s: %s min-replicas-to-write 0: %s", a.Group, a.Node, a.Reason)
 	case ActDiscover, ActTrust:
 		return fmt.Sprintf("%s %s: master %s (epoch %d): %s", a.Kind, a.Group, a.Master, a.Epoch, a.Reason)
 	default:
@@ -92,6 +104,8 @@ type Params struct {
 	DownAfter         time.Duration
 	BlockAfter        time.Duration
 	FreshnessInterval time.Duration
+	// FenceMaxLag is min-replicas-max-lag in seconds (failover.fence_max_lag).
+	FenceMaxLag int
 }
 
 // ParamsFrom derives Params from the config and the member count.
@@ -105,6 +119,7 @@ func ParamsFrom(c config.Config, members int) Params {
 		DownAfter:         c.Detection.DownAfter.D(),
 		BlockAfter:        c.Failover.BlockAfter.D(),
 		FreshnessInterval: 3 * c.Detection.ProbeInterval.D(),
+		FenceMaxLag:       int(c.Failover.FenceMaxLag.D() / time.Second),
 	}
 }
 
@@ -120,6 +135,23 @@ type Input struct {
 	// Maintenance holds the nodes' maintenance windows; only those open at
 	// Now count.
 	Maintenance map[string]raftstore.NodeMaintenance
+	// FenceMode is the group's write fence mode in force (config.FenceOn,
+	// FenceStrict, FenceOff; "" is off).
+	FenceMode string
+	// Fence is what the previous decision for the group left
+	// (Decision.Fence).
+	Fence FenceState
+}
+
+// FenceState carries, from one decision to the next, since when the
+// master has had no replica attached.
+type FenceState struct {
+	// Master is the master the time is counted for: a new master starts
+	// afresh.
+	Master string `json:"master,omitempty"`
+	// ReplicasLostAt is when the master was first seen without a replica
+	// up by the watchdogs' vote and attached to it (zero: it has one).
+	ReplicasLostAt time.Time `json:"replicas_lost_at,omitempty"`
 }
 
 func (in Input) inMaintenance(addr string) bool {
@@ -165,6 +197,8 @@ func (v *GroupView) node(addr string) *NodeView {
 type Decision struct {
 	View    GroupView
 	Actions []Action
+	// Fence is handed to the next decision (Input.Fence).
+	Fence FenceState
 }
 
 // Decide turns the replicated state and the latest reports into actions.
@@ -183,7 +217,7 @@ func Decide(in Input) Decision {
 		since = in.Now
 	}
 	view := aggregate(p, g.Nodes, fresh, since)
-	d := Decision{View: view}
+	d := Decision{View: view, Fence: in.Fence}
 	note := func(reason string) {
 		d.Actions = append(d.Actions, Action{Kind: ActNote, Group: g.Name, Reason: reason})
 	}
@@ -267,7 +301,13 @@ func Decide(in Input) Decision {
 		return d
 	}
 	for _, n := range view.Nodes {
-		if n.Addr == master || !n.hasObs || !upByMajority(n, len(fresh)) || in.inMaintenance(n.Addr) {
+		// A node that claims master is demoted the moment any watchdog
+		// reaches it: the sooner, the fewer writes it takes next to the
+		// real master. A stray replica waits for a majority.
+		if n.Addr == master || !n.hasObs || in.inMaintenance(n.Addr) {
+			continue
+		}
+		if n.obs.Role != RoleMaster && !upByMajority(n, len(fresh)) {
 			continue
 		}
 		switch {
@@ -279,7 +319,43 @@ func Decide(in Input) Decision {
 				Reason: "replica follows " + n.obs.MasterAddr + " instead of " + master})
 		}
 	}
+	var fa []Action
+	d.Fence, fa = decideFence(in, view, master, len(fresh))
+	d.Actions = append(d.Actions, fa...)
 	return d
+}
+
+// decideFence keeps the write fence of a healthy master: on while a
+// replica is up by the watchdogs' vote and attached (link up), lifted once
+// none has been for down_after (no failover is possible then) unless the
+// mode is strict. In between it asks for nothing: the fence stays as it is.
+func decideFence(in Input, v GroupView, master string, fresh int) (FenceState, []Action) {
+	st := FenceState{Master: master}
+	if in.FenceMode == "" || in.FenceMode == config.FenceOff {
+		return st, nil
+	}
+	for _, n := range v.Nodes {
+		if n.Addr != master && n.hasObs && upByMajority(n, fresh) && n.obs.Role == RoleReplica && n.obs.MasterAddr == master && n.obs.LinkUp {
+			return st, []Action{{Kind: ActFence, Group: in.Group.Name, Node: master, MaxLag: in.Params.FenceMaxLag,
+				Reason: "replica " + n.Addr + " is attached"}}
+		}
+	}
+	st.ReplicasLostAt = in.Now
+	if in.Fence.Master == master && !in.Fence.ReplicasLostAt.IsZero() && !in.Fence.ReplicasLostAt.After(in.Now) {
+		st.ReplicasLostAt = in.Fence.ReplicasLostAt
+	}
+	gone := in.Now.Sub(st.ReplicasLostAt)
+	if gone < in.Params.DownAfter {
+		return st, nil
+	}
+	if in.FenceMode == config.FenceStrict {
+		// No duration in the note: it is logged each time it changes.
+		return st, []Action{{Kind: ActNote, Group: in.Group.Name, Reason: fmt.Sprintf(
+			"no replica of %s up and attached: fence kept (mode strict); the master refuses writes until a replica is back", master)}}
+	}
+	return st, []Action{{Kind: ActUnfence, Group: in.Group.Name, Node: master, Reason: fmt.Sprintf(
+		"no replica of %s up and attached for %s, no failover possible: fence lifted so that the lone master takes writes",
+		master, gone.Round(time.Millisecond))}}
 }
 
 func short(id string) string {

@@ -126,11 +126,14 @@ func (s *Service) runFailover(ctx context.Context, a Action) {
 	}
 
 	paused := false
+	// unpause lifts the pause on the old master; a leader that lost its
+	// quorum leaves it to expire (failover.timeout): the next leader may
+	// have made other plans for that node.
 	unpause := func() {
-		if paused {
+		if paused && leaderOK("lifting the pause on the old master") {
 			_ = s.act.Unpause(ctx, fo.From)
-			paused = false
 		}
+		paused = false
 	}
 	if fo.Stage == raftstore.StageBegun {
 		switch {
@@ -167,6 +170,14 @@ func (s *Service) runFailover(ctx context.Context, a Action) {
 				lg.Warn("could not pause writes on the old master; it is down for a majority of watchdogs", zap.Error(err))
 			}
 			paused = err == nil
+			// Its clients go now, before the promotion: they reconnect
+			// through discovery instead of waiting on a paused master.
+			if paused && leaderOK("disconnecting the old master's clients") {
+				_ = step("kill-clients", fo.From, func() error {
+					_, err := s.act.KillNormalClients(ctx, fo.From)
+					return err
+				})
+			}
 		}
 		if !leaderOK("promoting") {
 			return
@@ -231,6 +242,9 @@ func (s *Service) runFailover(ctx context.Context, a Action) {
 		}
 		var started []string
 		for _, n := range batch {
+			if !leaderOK("repointing " + n) {
+				return
+			}
 			if err := step("repoint", n, func() error { return s.act.ReplicaOf(ctx, n, fo.To) }); err != nil {
 				lg.Warn("could not repoint replica; it will be re-attached when it answers", zap.String("redis-addr", n), zap.Error(err))
 				continue

@@ -65,8 +65,14 @@ type Service struct {
 	busy    map[string]bool      // groups with a failover executing
 	notes   map[string]string    // last note logged per group
 	reatt   map[string]time.Time // node → re-attach cooldown end
-	lead    *leadership          // set while the leader loop runs
-	hooks   map[string]*hookStatus
+	// fences is each master's write fence as last read or set, fencing
+	// the masters whose fence is being read or set, fenceTrack what the
+	// last decision per group left for the next (leader only).
+	fences     map[string]fenceSeen
+	fencing    map[string]bool
+	fenceTrack map[string]FenceState
+	lead       *leadership // set while the leader loop runs
+	hooks      map[string]*hookStatus
 	// sentinels maps every member to its Sentinel-protocol address, as
 	// the leader learns it from the reports.
 	sentinels map[string]string
@@ -108,6 +114,9 @@ func New(cfg config.Config, node Raft, password, token string, lg *zap.Logger) *
 		busy:         map[string]bool{},
 		notes:        map[string]string{},
 		reatt:        map[string]time.Time{},
+		fences:       map[string]fenceSeen{},
+		fencing:      map[string]bool{},
+		fenceTrack:   map[string]FenceState{},
 		hooks:        map[string]*hookStatus{},
 		sentinels:    map[string]string{},
 		discovered:   map[string]map[string]time.Time{},
@@ -433,6 +442,8 @@ func (s *Service) leaderLoop(ctx context.Context) {
 	s.mu.Lock()
 	s.reports = map[string]Report{}
 	s.notes = map[string]string{}
+	s.fences = map[string]fenceSeen{}
+	s.fenceTrack = map[string]FenceState{}
 	s.mu.Unlock()
 	if err := s.ensureGroups(ctx); err != nil {
 		s.log.Error("record configured groups", zap.Error(err))
@@ -559,7 +570,14 @@ func (s *Service) reconcile(ctx context.Context, wg *sync.WaitGroup, trusted map
 			s.mu.Unlock()
 			continue
 		}
-		d := Decide(Input{Now: now, Params: params, Group: g, Trusted: trusted[g.Name], Reports: reports, Maintenance: maint})
+		s.mu.Lock()
+		track := s.fenceTrack[g.Name]
+		s.mu.Unlock()
+		d := Decide(Input{Now: now, Params: params, Group: g, Trusted: trusted[g.Name], Reports: reports, Maintenance: maint,
+			FenceMode: s.cfg.FenceMode(g.Fence), Fence: track})
+		s.mu.Lock()
+		s.fenceTrack[g.Name] = d.Fence
+		s.mu.Unlock()
 		d.View.Group = g.Name
 		views[g.Name] = d.View
 		s.metrics.observeView(d.View, g.Epoch)
@@ -670,6 +688,9 @@ func (s *Service) execute(ctx context.Context, wg *sync.WaitGroup, g raftstore.G
 			lg.Error("could not start the failover", zap.Error(err))
 		}
 		return false
+	case ActFence, ActUnfence:
+		s.fence(ctx, wg, a)
+		return true
 	case ActReattach:
 		now := time.Now()
 		s.mu.Lock()
@@ -696,6 +717,9 @@ func (s *Service) reattach(ctx context.Context, a Action) {
 		lg.Warn("not re-attaching: leadership not verified", zap.Error(err))
 		return
 	}
+	// What the node holds that the master does not: read before it is
+	// demoted, since REPLICAOF discards it.
+	details, diverged := s.divergence(ctx, a)
 	if err := s.act.ReplicaOf(ctx, a.Node, a.Master); err != nil {
 		lg.Warn("re-attach failed", zap.Error(err))
 		return
@@ -704,10 +728,10 @@ func (s *Service) reattach(ctx context.Context, a Action) {
 	if err != nil {
 		lg.Warn("could not disconnect clients of re-attached node", zap.Error(err))
 	}
-	lg.Info("re-attached node as replica", zap.String("reason", a.Reason), zap.Int64("clients-disconnected", killed))
+	lg.Info("re-attached node as replica", zap.String("reason", a.Reason), zap.Int64("clients-disconnected", killed), zap.Any("offsets", details))
 	s.metrics.reattachments.WithLabelValues(a.Group).Inc()
-	e := raftstore.Entry{Kind: raftstore.EntryReattach, Group: a.Group, Node: a.Node,
-		Message: fmt.Sprintf("%s made a replica of %s (%s); %d client connections closed", a.Node, a.Master, a.Reason, killed)}
+	e := raftstore.Entry{Kind: raftstore.EntryReattach, Group: a.Group, Node: a.Node, Details: details,
+		Message: fmt.Sprintf("%s made a replica of %s (%s); %d client connections closed%s", a.Node, a.Master, a.Reason, killed, diverged)}
 	if err := s.node.Apply(ctx, &raftstore.Record{Entry: e, At: time.Now()}); err != nil {
 		lg.Warn("record re-attach", zap.Error(err))
 	}

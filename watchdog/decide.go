@@ -326,9 +326,10 @@ func Decide(in Input) Decision {
 }
 
 // decideFence keeps the write fence of a healthy master: on while a
-// replica is up by the watchdogs' vote and attached (link up), lifted once
-// none has been for down_after (no failover is possible then) unless the
-// mode is strict. In between it asks for nothing: the fence stays as it is.
+// replica is up by the watchdogs' vote and attached (link up); lifted,
+// unless the mode is strict, once every replica has been down by the vote
+// (no failover is possible then) for down_after. In between it asks for
+// nothing: the fence stays as it is.
 func decideFence(in Input, v GroupView, master string, fresh int) (FenceState, []Action) {
 	st := FenceState{Master: master}
 	if in.FenceMode == "" || in.FenceMode == config.FenceOff {
@@ -338,6 +339,14 @@ func decideFence(in Input, v GroupView, master string, fresh int) (FenceState, [
 		if n.Addr != master && n.hasObs && upByMajority(n, fresh) && n.obs.Role == RoleReplica && n.obs.MasterAddr == master && n.obs.LinkUp {
 			return st, []Action{{Kind: ActFence, Group: in.Group.Name, Node: master, MaxLag: in.Params.FenceMaxLag,
 				Reason: "replica " + n.Addr + " is attached"}}
+		}
+	}
+	for _, n := range v.Nodes {
+		// Every replica must be down by the watchdogs' vote: one that
+		// answers (resyncing, following another node) or that is only
+		// failing its first probes may be back any moment.
+		if n.Addr != master && (upByMajority(n, fresh) || n.VotesDown == 0) {
+			return st, nil
 		}
 	}
 	st.ReplicasLostAt = in.Now
@@ -351,10 +360,10 @@ func decideFence(in Input, v GroupView, master string, fresh int) (FenceState, [
 	if in.FenceMode == config.FenceStrict {
 		// No duration in the note: it is logged each time it changes.
 		return st, []Action{{Kind: ActNote, Group: in.Group.Name, Reason: fmt.Sprintf(
-			"no replica of %s up and attached: fence kept (mode strict); the master refuses writes until a replica is back", master)}}
+			"every replica of %s down: fence kept (mode strict); the master refuses writes until a replica is back", master)}}
 	}
 	return st, []Action{{Kind: ActUnfence, Group: in.Group.Name, Node: master, Reason: fmt.Sprintf(
-		"no replica of %s up and attached for %s, no failover possible: fence lifted so that the lone master takes writes",
+		"every replica of %s down for %s, no failover possible: fence lifted so that the lone master takes writes",
 		master, gone.Round(time.Millisecond))}}
 }
 

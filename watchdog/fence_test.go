@@ -19,6 +19,8 @@ func TestDecideFence(t *testing.T) {
 	}
 	oneLeft := func() map[string]Obs { m := gone(); m[nC] = replica(nA, 100); return m }
 	otherMaster := func() map[string]Obs { m := gone(); m[nC] = replica(nB, 100); return m }
+	starting := func() map[string]Obs { return map[string]Obs{nA: master(100), nB: failing(), nC: failing()} }
+	halfGone := func() map[string]Obs { m := gone(); m[nC] = failing(); return m }
 	lostAt := func(ago time.Duration) FenceState { return FenceState{Master: nA, ReplicasLostAt: t0.Add(-ago)} }
 	cases := []struct {
 		name   string
@@ -36,12 +38,14 @@ func TestDecideFence(t *testing.T) {
 		{"strict fences too", config.FenceStrict, FenceState{}, healthy, "fence", time.Time{}, "is attached"},
 		{"replicas just lost: start counting, keep the fence", config.FenceOn, FenceState{}, gone, "", t0, ""},
 		{"lost for less than down_after: wait", config.FenceOn, lostAt(900 * time.Millisecond), gone, "", t0.Add(-900 * time.Millisecond), ""},
-		{"lost for down_after: lift", config.FenceOn, lostAt(time.Second), gone, "unfence", t0.Add(-time.Second), "no failover possible"},
+		{"lost for down_after: lift", config.FenceOn, lostAt(time.Second), gone, "unfence", t0.Add(-time.Second), "every replica of 10.0.0.1:6379 down for 1s"},
 		{"lost long ago, counted for another master: start afresh", config.FenceOn, FenceState{Master: nB, ReplicasLostAt: t0.Add(-time.Hour)}, gone, "", t0, ""},
 		{"a time in the future is not trusted", config.FenceOn, lostAt(-time.Hour), gone, "", t0, ""},
 		{"strict keeps the fence", config.FenceStrict, lostAt(time.Hour), gone, "note", t0.Add(-time.Hour), "mode strict"},
-		{"a resyncing replica is not attached yet", config.FenceOn, lostAt(2 * time.Second), syncing, "unfence", t0.Add(-2 * time.Second), "lone master"},
-		{"a replica of another node does not count", config.FenceOn, lostAt(2 * time.Second), otherMaster, "reattach,unfence", t0.Add(-2 * time.Second), ""},
+		{"a resyncing replica is not attached, but not gone: no count", config.FenceOn, lostAt(2 * time.Second), syncing, "", time.Time{}, ""},
+		{"a replica of another node is not gone: no count", config.FenceOn, lostAt(2 * time.Second), otherMaster, "reattach", time.Time{}, ""},
+		{"replicas failing their first probes are not gone yet", config.FenceOn, lostAt(2 * time.Second), starting, "", time.Time{}, ""},
+		{"one replica down, one failing: not all gone", config.FenceOn, lostAt(2 * time.Second), halfGone, "", time.Time{}, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

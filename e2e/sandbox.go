@@ -49,6 +49,10 @@ type SandboxOptions struct {
 	DownAfter     time.Duration
 	// LogLevel of the watchdogs; default "debug".
 	LogLevel string
+	// Sentinel gives each watchdog a Sentinel-protocol endpoint
+	// (sentinel.listen) on a port drawn with the watchdogs' other ports, so
+	// that no two of them can meet.
+	Sentinel bool
 	// Configure, when set, edits each watchdog's configuration before it
 	// is written.
 	Configure func(*config.Config)
@@ -206,7 +210,11 @@ func (s *Sandbox) Node(addr string) *Redis {
 
 func (s *Sandbox) writeWardenConfigs() error {
 	n := s.opts.Wardens
-	ports, err := FreePorts(2 * n)
+	perWarden := 2
+	if s.opts.Sentinel {
+		perWarden = 3
+	}
+	ports, err := FreePorts(perWarden * n)
 	if err != nil {
 		return fmt.Errorf("sandbox: %w", err)
 	}
@@ -233,6 +241,9 @@ func (s *Sandbox) writeWardenConfigs() error {
 		c.Raft.Bind = Addr(ports[i])
 		c.Raft.Bootstrap = boot
 		c.HTTP.Listen = Addr(ports[n+i])
+		if s.opts.Sentinel {
+			c.Sentinel.Listen = Addr(ports[2*n+i])
+		}
 		c.Detection.ProbeInterval = config.Duration(s.opts.ProbeInterval)
 		c.Detection.DownAfter = config.Duration(s.opts.DownAfter)
 		c.Detection.NodeStrategy = config.StrategyMajority

@@ -50,22 +50,11 @@ func (sg *sentinelGroup) addrs() []string {
 // endpoint names the master and lists the two other watchdogs.
 func startSentinelGroup(t *testing.T, edit func(*config.Config)) *sentinelGroup {
 	t.Helper()
-	ports, err := FreePorts(3)
-	if err != nil {
-		t.Fatal(err)
-	}
 	sg := &sentinelGroup{addr: map[string]string{}, pw: map[string]string{}}
-	for i, p := range ports {
-		sg.addr[fmt.Sprintf("w%d", i+1)] = Addr(p)
-	}
-	opts := SandboxOptions{Configure: func(c *config.Config) {
-		c.Sentinel.Listen = sg.addr[c.ID]
-		if edit != nil {
-			edit(c)
-		}
-	}}
+	opts := SandboxOptions{Sentinel: true, Configure: edit}
 	sg.sb, sg.g = startGroupWith(t, opts)
 	for _, c := range sg.sb.Configs {
+		sg.addr[c.ID] = c.Sentinel.Listen
 		pw, err := c.SentinelPassword()
 		if err != nil {
 			t.Fatal(err)

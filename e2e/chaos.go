@@ -259,21 +259,42 @@ type Workload struct {
 // NewWorkload builds the failover client (master name group, the given
 // Sentinel or watchdog Sentinel-endpoint addresses), dialing from clientIP.
 func NewWorkload(group string, sentinels []string, clientIP string) *Workload {
-	d := &net.Dialer{Timeout: 500 * time.Millisecond, LocalAddr: &net.TCPAddr{IP: net.ParseIP(clientIP)}}
-	c := redis.NewFailoverClient(&redis.FailoverOptions{
-		MasterName:    group,
-		SentinelAddrs: sentinels,
-		Dialer: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			return d.DialContext(ctx, network, addr)
-		},
+	return newWorkload(redis.NewFailoverClient(&redis.FailoverOptions{
+		MasterName:      group,
+		SentinelAddrs:   sentinels,
+		Dialer:          dialFrom(clientIP),
 		Protocol:        2,
 		DisableIdentity: true,
 		DialTimeout:     500 * time.Millisecond,
 		ReadTimeout:     500 * time.Millisecond,
 		WriteTimeout:    500 * time.Millisecond,
 		PoolSize:        16,
-	})
+	}))
+}
+
+// NewPinnedWorkload writes through a plain client of the node at addr,
+// dialing from clientIP: an application that does not follow failovers.
+func NewPinnedWorkload(addr, clientIP string) *Workload {
+	return newWorkload(redis.NewClient(&redis.Options{
+		Addr:            addr,
+		Dialer:          dialFrom(clientIP),
+		Protocol:        2,
+		DisableIdentity: true,
+		DialTimeout:     500 * time.Millisecond,
+		ReadTimeout:     500 * time.Millisecond,
+		WriteTimeout:    500 * time.Millisecond,
+		PoolSize:        16,
+	}))
+}
+
+func newWorkload(c *redis.Client) *Workload {
 	return &Workload{Client: c, acked: map[string][]string{}, failed: map[string]int{}, lastErr: map[string]string{}}
+}
+
+// dialFrom is a go-redis dialer whose connections leave from ip.
+func dialFrom(ip string) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := &net.Dialer{Timeout: 500 * time.Millisecond, LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	return d.DialContext
 }
 
 // Start launches the writers.
@@ -448,6 +469,10 @@ type IsolatedMasterOptions struct {
 	Configure func(*config.Config)
 	// RedisArgs are appended to every redis-server command line.
 	RedisArgs []string
+	// PinnedClient writes through a plain client of the first master
+	// instead of a failover client: an application that never follows a
+	// failover.
+	PinnedClient bool
 	// Logf, when set, receives progress lines.
 	Logf func(format string, args ...any)
 }
@@ -615,6 +640,10 @@ func RunIsolatedMaster(ctx context.Context, p *Partitioner, o IsolatedMasterOpti
 
 	// The workload, warmed up.
 	wl := NewWorkload(DefaultGroup, endpoints, clientIP)
+	if o.PinnedClient {
+		wl.Client.Close()
+		wl = NewPinnedWorkload(master.Addr, clientIP)
+	}
 	defer wl.Close()
 	wl.Start(ctx, o.PlainWriters)
 	if err := WaitFor(ctx, 20*time.Second, "the workload to get plain and WAIT writes acknowledged", func() (bool, error) {

@@ -16,6 +16,19 @@ import (
 // worth) run WARDEN_CHAOS_TRIALS times each (default 3). `make chaos` runs
 // it.
 func TestChaosIsolatedMaster(t *testing.T) {
+	isolatedMaster(t, 6*time.Second, chaosTrials(t), false, variantSentinel, variantWarden, variantWardenNoFence)
+}
+
+// TestChaosIsolatedMasterPinnedClient is the isolated master with an
+// application that never follows a failover: a plain client of the first
+// master's address. What it loses is bounded only by how soon the old
+// master stops acknowledging writes alone: warden's write fence.
+func TestChaosIsolatedMasterPinnedClient(t *testing.T) {
+	isolatedMaster(t, 6*time.Second, chaosTrials(t), true, variantSentinel, variantWarden, variantWardenNoFence)
+}
+
+// chaosTrials is WARDEN_CHAOS_TRIALS, default 3.
+func chaosTrials(t *testing.T) int {
 	trials := 3
 	if s := os.Getenv("WARDEN_CHAOS_TRIALS"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -24,5 +37,5 @@ func TestChaosIsolatedMaster(t *testing.T) {
 		}
 		trials = n
 	}
-	isolatedMaster(t, 6*time.Second, trials, variantSentinel, variantWarden, variantWardenNoFence)
+	return trials
 }

@@ -46,11 +46,11 @@ var (
 )
 
 // isolatedMaster runs the isolated-master scenario trials times for each
-// variant (the first two must be Sentinel and warden), the variants
+// variant (Sentinel and warden among them), the variants
 // alternating which runs first, and checks warden's promise over the
 // summed figures: it loses at most half the plain writes Sentinel loses,
 // and no write a replica acknowledged (WAIT).
-func isolatedMaster(t *testing.T, isolation time.Duration, trials int, variants ...chaosVariant) {
+func isolatedMaster(t *testing.T, isolation time.Duration, trials int, pinned bool, variants ...chaosVariant) {
 	bin := needWarden(t)
 	if _, _, err := SentinelCommand("x"); err != nil {
 		t.Skipf("the comparison needs Redis Sentinel: %v", err)
@@ -66,7 +66,7 @@ func isolatedMaster(t *testing.T, isolation time.Duration, trials int, variants 
 			dir := t.TempDir()
 			res, err := RunIsolatedMaster(t.Context(), p, IsolatedMasterOptions{
 				System: v.system, Name: v.name, WardenBinary: bin, Dir: dir, Isolation: isolation,
-				Configure: v.configure, RedisArgs: v.redisArgs, Logf: t.Logf,
+				Configure: v.configure, RedisArgs: v.redisArgs, PinnedClient: pinned, Logf: t.Logf,
 			})
 			// The rules go whatever happened, before the next run.
 			if herr := p.Heal(); herr != nil {
@@ -94,8 +94,8 @@ func isolatedMaster(t *testing.T, isolation time.Duration, trials int, variants 
 	}
 	for _, v := range variants {
 		r := sums[v.name]
-		t.Logf("isolated master for %v, %d trial(s), %s: plain writes lost %d of %d (%.1f %%), WAIT writes lost %d of %d",
-			isolation, trials, v.name, r.PlainLost, r.PlainAcked, pct(r.PlainLost, r.PlainAcked), r.WAITLost, r.WAITAcked)
+		t.Logf("isolated master for %v, client pinned %v, %d trial(s), %s: plain writes lost %d of %d (%.1f %%), WAIT writes lost %d of %d",
+			isolation, pinned, trials, v.name, r.PlainLost, r.PlainAcked, pct(r.PlainLost, r.PlainAcked), r.WAITLost, r.WAITAcked)
 	}
 	w, s := sums[variantWarden.name], sums[variantSentinel.name]
 	if w.WAITLost > 0 {
@@ -117,5 +117,5 @@ func pct(a, b int) float64 {
 // one trial) that `make test` runs; `make chaos` runs the 6 s one of the
 // issue.
 func TestChaosIsolatedMasterShort(t *testing.T) {
-	isolatedMaster(t, 3*time.Second, 1, variantSentinel, variantWarden)
+	isolatedMaster(t, 3*time.Second, 1, false, variantSentinel, variantWarden)
 }

@@ -206,13 +206,20 @@ func (s *Service) runFailover(ctx context.Context, a Action) {
 	}
 
 	// The old master first: the shorter it can take writes next to the new
-	// one, the better.
+	// one, the better. One that no watchdog reached when the failover was
+	// decided is left to the re-attach, which demotes it the moment any
+	// watchdog reaches it and measures what it took meanwhile: a REPLICAOF
+	// sent to a hung process would wait in its socket and run, unmeasured,
+	// whenever it wakes.
 	if !leaderOK("demoting the old master") {
 		return
 	}
-	demoteCtx, cancel := context.WithTimeout(ctx, time.Second)
-	err := step("demote", fo.From, func() error { return s.act.ReplicaOf(demoteCtx, fo.From, fo.To) })
-	cancel()
+	err := errors.New("no watchdog reached the old master when the failover was decided")
+	if fo.Fence || fo.Kind == raftstore.KindSwitchover {
+		demoteCtx, cancel := context.WithTimeout(ctx, time.Second)
+		err = step("demote", fo.From, func() error { return s.act.ReplicaOf(demoteCtx, fo.From, fo.To) })
+		cancel()
+	}
 	if err == nil {
 		if _, kerr := s.act.KillNormalClients(ctx, fo.From); kerr != nil {
 			lg.Warn("could not disconnect the old master's clients", zap.Error(kerr))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -76,6 +77,11 @@ func (s *Service) applyFence(ctx context.Context, a Action) {
 	to, newLag := 1, a.MaxLag
 	if a.Kind == ActUnfence {
 		to, newLag = 0, lag
+	} else if cur == 0 && !s.freshReplica(ctx, a.Node, a.MaxLag) {
+		// The replicas' views say attached, but the master has not had a
+		// recent acknowledgement from any: fencing now would refuse
+		// writes until one arrives. The next reconcile tries again.
+		return
 	}
 	if err := s.node.VerifyLeader(); err != nil {
 		lg.Warn("not changing the write fence: leadership not verified", zap.Error(err))
@@ -154,4 +160,29 @@ func (s *Service) divergence(ctx context.Context, a Action) (map[string]string, 
 	d["promoted_at_offset"], d["offset_method"] = fmt.Sprint(base), method
 	d["writes_while_isolated_bytes"] = fmt.Sprint(diff)
 	return d, fmt.Sprintf("; it had taken %d bytes of writes the master never received (offset %d, master parted at %d)", diff, oldOff, base)
+}
+
+// freshReplica reports whether master counts a replica online whose last
+// acknowledgement is younger than maxLag seconds (INFO replication's
+// slaveN lines: ip=...,port=...,state=online,offset=...,lag=0).
+func (s *Service) freshReplica(ctx context.Context, master string, maxLag int) bool {
+	info, err := s.act.Replication(ctx, master)
+	if err != nil {
+		return false
+	}
+	for k, v := range info {
+		if !strings.HasPrefix(k, "slave") || strings.Contains(k, "_") {
+			continue
+		}
+		f := map[string]string{}
+		for _, kv := range strings.Split(v, ",") {
+			if a, b, ok := strings.Cut(kv, "="); ok {
+				f[a] = b
+			}
+		}
+		if lag, err := strconv.Atoi(f["lag"]); err == nil && f["state"] == "online" && lag < maxLag {
+			return true
+		}
+	}
+	return false
 }

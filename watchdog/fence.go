@@ -163,15 +163,18 @@ func (s *Service) divergence(ctx context.Context, a Action) (map[string]string, 
 }
 
 // freshReplica reports whether master counts a replica online whose last
-// acknowledgement is younger than maxLag seconds (INFO replication's
-// slaveN lines: ip=...,port=...,state=online,offset=...,lag=0).
+// acknowledgement is younger than maxLag seconds.
 func (s *Service) freshReplica(ctx context.Context, master string, maxLag int) bool {
 	info, err := s.act.Replication(ctx, master)
-	if err != nil {
-		return false
-	}
+	return err == nil && replicaAcked(info, maxLag)
+}
+
+// replicaAcked reads INFO replication's slaveN lines
+// (ip=...,port=...,state=online,offset=...,lag=0): is one replica online
+// with a lag below maxLag seconds?
+func replicaAcked(info map[string]string, maxLag int) bool {
 	for k, v := range info {
-		if !strings.HasPrefix(k, "slave") || strings.Contains(k, "_") {
+		if _, err := strconv.Atoi(strings.TrimPrefix(k, "slave")); !strings.HasPrefix(k, "slave") || err != nil {
 			continue
 		}
 		f := map[string]string{}

@@ -117,3 +117,28 @@ func TestDecideReattachesAMasterSeenByOneWatchdog(t *testing.T) {
 		t.Errorf("stray replica seen by one watchdog: actions %q, want none", kinds(d))
 	}
 }
+
+func TestReplicaAcked(t *testing.T) {
+	cases := []struct {
+		name string
+		info map[string]string
+		lag  int
+		want bool
+	}{
+		{"online, acknowledged this second", map[string]string{"role": "master", "connected_slaves": "1",
+			"slave0": "ip=127.0.0.1,port=6380,state=online,offset=100,lag=0"}, 1, true},
+		{"online, lag at the limit", map[string]string{"slave0": "ip=127.0.0.1,port=6380,state=online,offset=100,lag=1"}, 1, false},
+		{"a larger max lag", map[string]string{"slave0": "ip=127.0.0.1,port=6380,state=online,offset=100,lag=1"}, 3, true},
+		{"still syncing", map[string]string{"slave0": "ip=127.0.0.1,port=6380,state=wait_bgsave,offset=0,lag=0"}, 1, false},
+		{"the second replica is the fresh one", map[string]string{
+			"slave0": "ip=127.0.0.1,port=6380,state=online,offset=100,lag=7",
+			"slave1": "ip=127.0.0.1,port=6381,state=online,offset=100,lag=0"}, 1, true},
+		{"no replica", map[string]string{"role": "master", "connected_slaves": "0", "slave_read_only": "1"}, 1, false},
+		{"a replica's own fields are not replicas", map[string]string{"slave_repl_offset": "100", "slave_priority": "100"}, 1, false},
+	}
+	for _, c := range cases {
+		if got := replicaAcked(c.info, c.lag); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+}

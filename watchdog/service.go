@@ -526,9 +526,10 @@ func (s *Service) ensureGroups(ctx context.Context) error {
 	}
 	for _, g := range s.cfg.Groups {
 		cur, ok := s.fsm.Group(g.Name)
-		if !ok || !sameNodes(cur.Nodes, g.Nodes) {
+		if !ok || !sameNodes(cur.Nodes, g.Nodes) || cur.Fence != g.Fence {
 			s.log.Warn("configured group differs from the replicated state; the configuration seeds the groups once, change them through the API",
-				zap.String("group", g.Name), zap.Strings("configured-nodes", g.Nodes), zap.Strings("replicated-nodes", cur.Nodes))
+				zap.String("group", g.Name), zap.Strings("configured-nodes", g.Nodes), zap.Strings("replicated-nodes", cur.Nodes),
+				zap.String("configured-fence", g.Fence), zap.String("replicated-fence", cur.Fence))
 		}
 	}
 	return nil

@@ -107,21 +107,24 @@ type Operation struct {
 	Nodes   []OpNode  `json:"nodes,omitempty"`
 	Plan    []OpStep  `json:"plan"`
 	// Cursor is the index of the first step not finished.
-	Cursor          int        `json:"cursor"`
-	State           string     `json:"state"`
-	Error           string     `json:"error,omitempty"`
-	Errors          []string   `json:"errors,omitempty"`
-	CancelRequested bool       `json:"cancel_requested,omitempty"`
-	RequestedBy     string     `json:"requested_by,omitempty"`
-	Leader          string     `json:"leader"`
-	SlotsTotal      int        `json:"slots_total"`
-	SlotsMoved      int        `json:"slots_moved"`
-	KeysMoved       int64      `json:"keys_moved"`
-	BytesMoved      int64      `json:"bytes_moved"`
-	MigrateSeconds  float64    `json:"migrate_seconds"`
-	StartedAt       time.Time  `json:"started_at"`
-	UpdatedAt       time.Time  `json:"updated_at"`
-	EndedAt         *time.Time `json:"ended_at,omitempty"`
+	Cursor          int      `json:"cursor"`
+	State           string   `json:"state"`
+	Error           string   `json:"error,omitempty"`
+	Errors          []string `json:"errors,omitempty"`
+	CancelRequested bool     `json:"cancel_requested,omitempty"`
+	RequestedBy     string   `json:"requested_by,omitempty"`
+	Leader          string   `json:"leader"`
+	SlotsTotal      int      `json:"slots_total"`
+	SlotsMoved      int      `json:"slots_moved"`
+	KeysMoved       int64    `json:"keys_moved"`
+	BytesMoved      int64    `json:"bytes_moved"`
+	MigrateSeconds  float64  `json:"migrate_seconds"`
+	// ForgotAt is when the removed nodes were forgotten on every remaining
+	// node: the ban window runs from there, whoever leads.
+	ForgotAt  *time.Time `json:"forgot_at,omitempty"`
+	StartedAt time.Time  `json:"started_at"`
+	UpdatedAt time.Time  `json:"updated_at"`
+	EndedAt   *time.Time `json:"ended_at,omitempty"`
 }
 
 // MaxOperationErrors bounds Operation.Errors.
@@ -165,6 +168,10 @@ func (o *Operation) clone() *Operation {
 		c.Plan[i] = s
 	}
 	c.Errors = append([]string(nil), o.Errors...)
+	if o.ForgotAt != nil {
+		t := *o.ForgotAt
+		c.ForgotAt = &t
+	}
 	if o.EndedAt != nil {
 		t := *o.EndedAt
 		c.EndedAt = &t
@@ -190,8 +197,10 @@ type OpProgress struct {
 	// Errors met (and survived) since the last progress.
 	Errors []string `json:"errors,omitempty"`
 	// Removed are node addresses that left the cluster: never re-attached.
-	Removed []string  `json:"removed,omitempty"`
-	At      time.Time `json:"at"`
+	Removed []string `json:"removed,omitempty"`
+	// ForgotAt, when set, records when the removed nodes were forgotten.
+	ForgotAt *time.Time `json:"forgot_at,omitempty"`
+	At       time.Time  `json:"at"`
 }
 
 // OpCancel is CmdOpCancel: ask a running operation to stop at a slot
@@ -319,6 +328,10 @@ func (f *FSM) applyOperation(body any) (bool, error) {
 			o.Errors = append([]string(nil), o.Errors[over:]...)
 		}
 		o.UpdatedAt = c.At
+		if c.ForgotAt != nil {
+			t := *c.ForgotAt
+			o.ForgotAt = &t
+		}
 		if cl, ok := f.st.Clusters[o.Cluster]; ok && len(c.Removed) > 0 {
 			for _, a := range c.Removed {
 				cl.Removed = append(without(cl.Removed, a), a)

@@ -35,9 +35,10 @@ func TestOperationLifecycle(t *testing.T) {
 	// The cursor only moves forward; counters are replaced.
 	mustApply(t, f, 4, &OpProgress{ID: "c-op1", Cursor: 1, At: at})
 	mustApply(t, f, 5, &OpProgress{ID: "c-op1", Cursor: 1, SlotsTotal: 100, SlotsMoved: 40, KeysMoved: 400, Errors: []string{"retry"}, At: at})
-	mustApply(t, f, 6, &OpProgress{ID: "c-op1", Cursor: 0, SlotsMoved: 50, KeysMoved: 500, At: at})
+	forgot := at.Add(time.Minute)
+	mustApply(t, f, 6, &OpProgress{ID: "c-op1", Cursor: 0, SlotsMoved: 50, KeysMoved: 500, ForgotAt: &forgot, At: at})
 	o, _ = f.Operation("c-op1")
-	if o.Cursor != 1 || o.SlotsTotal != 100 || o.SlotsMoved != 50 || o.KeysMoved != 500 || len(o.Errors) != 1 {
+	if o.Cursor != 1 || o.SlotsTotal != 100 || o.SlotsMoved != 50 || o.KeysMoved != 500 || len(o.Errors) != 1 || o.ForgotAt == nil || !o.ForgotAt.Equal(forgot) {
 		t.Fatalf("after progress: %+v", o)
 	}
 	mustApply(t, f, 7, &OpCancel{ID: "c-op1", By: "ops", At: at})

@@ -92,8 +92,9 @@ type opRun struct {
 	cancelled              atomic.Bool
 	verifiedAt             atomic.Int64 // unix nanoseconds of the last confirmed leadership
 	mu                     sync.Mutex
-	errs                   []string // survived errors not yet committed
-	removed                []string // removed addresses not yet committed
+	errs                   []string  // survived errors not yet committed
+	removed                []string  // removed addresses not yet committed
+	forgotAt               time.Time // when the removed nodes were forgotten
 }
 
 func (s *Service) runOperation(ctx context.Context, id string) {
@@ -103,6 +104,9 @@ func (s *Service) runOperation(ctx context.Context, id string) {
 	}
 	r := &opRun{s: s, op: o, lg: s.log.With(zap.String("operation", id), zap.String("cluster", o.Cluster), zap.String("kind", o.Kind)),
 		migrateBase: o.MigrateSeconds}
+	if o.ForgotAt != nil {
+		r.forgotAt = *o.ForgotAt
+	}
 	r.slotsTotal.Store(int64(o.SlotsTotal))
 	r.slotsMoved.Store(int64(o.SlotsMoved))
 	r.keys.Store(o.KeysMoved)
@@ -214,6 +218,12 @@ func (r *opRun) commit(ctx context.Context, cursor int) error {
 	r.mu.Unlock()
 	p := &raftstore.OpProgress{ID: r.op.ID, Cursor: cursor, SlotsTotal: int(r.slotsTotal.Load()), SlotsMoved: int(r.slotsMoved.Load()),
 		KeysMoved: r.keys.Load(), BytesMoved: r.bytes.Load(), MigrateSeconds: r.migrateSeconds(), Errors: errs, Removed: removed, At: time.Now()}
+	r.mu.Lock()
+	if !r.forgotAt.IsZero() {
+		t := r.forgotAt
+		p.ForgotAt = &t
+	}
+	r.mu.Unlock()
 	err := r.s.node.Apply(ctx, p)
 	if err != nil {
 		r.lg.Warn("commit operation progress", zap.Error(err))
@@ -849,7 +859,13 @@ func (r *opRun) forget(ctx context.Context, st raftstore.OpStep) error {
 	if err != nil {
 		return err
 	}
-	return r.forgetEverywhere(ctx, ids, remaining)
+	if err := r.forgetEverywhere(ctx, ids, remaining); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.forgotAt = time.Now()
+	r.mu.Unlock()
+	return nil
 }
 
 // verifyGone watches, through the ban window, that no remaining node
@@ -872,7 +888,13 @@ func (r *opRun) verifyGone(ctx context.Context, st raftstore.OpStep) error {
 
 func (r *opRun) watchGone(ctx context.Context, st raftstore.OpStep) error {
 	ids := r.removedIDs(st)
+	// The window runs from the FORGET, also when a new leader resumes here.
 	end := time.Now().Add(forgetBan)
+	r.mu.Lock()
+	if e := r.forgotAt.Add(forgetBan); !r.forgotAt.IsZero() && e.Before(end) {
+		end = e
+	}
+	r.mu.Unlock()
 	relearned := 0
 	for {
 		remaining, err := r.remaining(ctx, ids)

@@ -259,42 +259,38 @@ type Workload struct {
 // NewWorkload builds the failover client (master name group, the given
 // Sentinel or watchdog Sentinel-endpoint addresses), dialing from clientIP.
 func NewWorkload(group string, sentinels []string, clientIP string) *Workload {
+	o := chaosClientOptions(clientIP)
 	return newWorkload(redis.NewFailoverClient(&redis.FailoverOptions{
-		MasterName:      group,
-		SentinelAddrs:   sentinels,
-		Dialer:          dialFrom(clientIP),
-		Protocol:        2,
-		DisableIdentity: true,
-		DialTimeout:     500 * time.Millisecond,
-		ReadTimeout:     500 * time.Millisecond,
-		WriteTimeout:    500 * time.Millisecond,
-		PoolSize:        16,
+		MasterName: group, SentinelAddrs: sentinels, Dialer: o.Dialer, Protocol: o.Protocol, DisableIdentity: o.DisableIdentity,
+		DialTimeout: o.DialTimeout, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout, PoolSize: o.PoolSize,
 	}))
 }
 
 // NewPinnedWorkload writes through a plain client of the node at addr,
 // dialing from clientIP: an application that does not follow failovers.
 func NewPinnedWorkload(addr, clientIP string) *Workload {
-	return newWorkload(redis.NewClient(&redis.Options{
-		Addr:            addr,
-		Dialer:          dialFrom(clientIP),
+	o := chaosClientOptions(clientIP)
+	o.Addr = addr
+	return newWorkload(redis.NewClient(o))
+}
+
+// chaosClientOptions are the workload's client options: connections leave
+// from ip, RESP2, short timeouts, 16 connections.
+func chaosClientOptions(ip string) *redis.Options {
+	d := &net.Dialer{Timeout: 500 * time.Millisecond, LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	return &redis.Options{
+		Dialer:          d.DialContext,
 		Protocol:        2,
 		DisableIdentity: true,
 		DialTimeout:     500 * time.Millisecond,
 		ReadTimeout:     500 * time.Millisecond,
 		WriteTimeout:    500 * time.Millisecond,
 		PoolSize:        16,
-	}))
+	}
 }
 
 func newWorkload(c *redis.Client) *Workload {
 	return &Workload{Client: c, acked: map[string][]string{}, failed: map[string]int{}, lastErr: map[string]string{}}
-}
-
-// dialFrom is a go-redis dialer whose connections leave from ip.
-func dialFrom(ip string) func(ctx context.Context, network, addr string) (net.Conn, error) {
-	d := &net.Dialer{Timeout: 500 * time.Millisecond, LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
-	return d.DialContext
 }
 
 // Start launches the writers.

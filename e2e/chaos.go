@@ -75,6 +75,7 @@ func NewPartitioner() (*Partitioner, error) {
 	if _, err := exec.LookPath("iptables"); err != nil {
 		return nil, fmt.Errorf("%w: not in PATH (install Debian's iptables package: make iptables)", ErrIptablesUnusable)
 	}
+	removeStaleChains()
 	p := &Partitioner{Chain: fmt.Sprintf("WARDEN_CHAOS_%d", os.Getpid())}
 	if err := iptables("-N", p.Chain); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrIptablesUnusable, err)
@@ -84,6 +85,31 @@ func NewPartitioner() (*Partitioner, error) {
 		return nil, fmt.Errorf("%w: %v", ErrIptablesUnusable, err)
 	}
 	return p, nil
+}
+
+// removeStaleChains removes the chains a killed run left behind: chains
+// named WARDEN_CHAOS_<pid> whose process no longer exists, with their jump.
+// Nothing else is touched.
+func removeStaleChains() {
+	out, err := exec.Command("iptables", "-w", "5", "-S").Output()
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		chain, ok := strings.CutPrefix(strings.TrimSpace(line), "-N ")
+		if !ok {
+			continue
+		}
+		pid, ok := strings.CutPrefix(chain, "WARDEN_CHAOS_")
+		if n, err := strconv.Atoi(pid); !ok || err != nil || n <= 0 {
+			continue
+		}
+		if _, err := os.Stat("/proc/" + pid); err == nil {
+			continue // its run may still be going
+		}
+		stale := &Partitioner{Chain: chain}
+		_ = stale.Close()
+	}
 }
 
 // Cut drops every packet from a to b and from b to a, for each b in others.

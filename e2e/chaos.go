@@ -491,6 +491,10 @@ type IsolatedMasterOptions struct {
 	Configure func(*config.Config)
 	// RedisArgs are appended to every redis-server command line.
 	RedisArgs []string
+	// RestartEmpty, instead of cutting the master off, kills it and starts
+	// it again at once, empty (no persistence), then waits Isolation
+	// before the usual end (settle, check).
+	RestartEmpty bool
 	// PinnedClient writes through a plain client of the first master
 	// instead of a failover client: an application that never follows a
 	// failover.
@@ -505,7 +509,8 @@ type IsolatedMasterResult struct {
 	OldMaster, FinalMaster string
 	PlainAcked, PlainLost  int
 	WAITAcked, WAITLost    int
-	// PlainAckedOld counts plain writes acknowledged during the isolation.
+	// PlainAckedIsolated and WAITAckedIsolated count the writes acknowledged
+	// during the fault.
 	PlainAckedIsolated int
 	WAITAckedIsolated  int
 	// Announced is the time from the cut until the first Sentinel endpoint
@@ -521,7 +526,7 @@ type IsolatedMasterResult struct {
 }
 
 func (r IsolatedMasterResult) String() string {
-	return fmt.Sprintf("%s: plain writes lost %d of %d acknowledged (%d during the isolation), WAIT writes lost %d of %d (%d during the isolation); new master announced after %v; longest pause of plain writes %v; converged %v after healing (old master %s, final %s)",
+	return fmt.Sprintf("%s: plain writes lost %d of %d acknowledged (%d during the fault), WAIT writes lost %d of %d (%d during the fault); new master announced after %v; longest pause of plain writes %v; converged %v after healing (old master %s, final %s)",
 		r.System, r.PlainLost, r.PlainAcked, r.PlainAckedIsolated, r.WAITLost, r.WAITAcked, r.WAITAckedIsolated,
 		r.Announced.Round(time.Millisecond), r.LongestGap.Round(time.Millisecond), r.Converged.Round(time.Millisecond), r.OldMaster, r.FinalMaster)
 }
@@ -687,10 +692,17 @@ func RunIsolatedMaster(ctx context.Context, p *Partitioner, o IsolatedMasterOpti
 	others = append(others, watchIPs...)
 	plainBefore, waitBefore := wl.Acked(WritePlain), wl.Acked(WriteWAIT)
 	cut := time.Now()
-	if err := p.Cut(nodeIPs[0], others...); err != nil {
-		return res, err
+	if o.RestartEmpty {
+		if err := master.Restart(ctx); err != nil {
+			return res, err
+		}
+		logf("%s: master %s restarted empty in %v", o.Name, master.Addr, time.Since(cut).Round(time.Millisecond))
+	} else {
+		if err := p.Cut(nodeIPs[0], others...); err != nil {
+			return res, err
+		}
+		logf("%s: master %s cut off from %v, client %s still reaches it", o.Name, master.Addr, others, clientIP)
 	}
-	logf("%s: master %s cut off from %v, client %s still reaches it", o.Name, master.Addr, others, clientIP)
 	healAt := cut.Add(o.Isolation)
 	for time.Now().Before(healAt) {
 		if res.Announced == 0 {
@@ -712,7 +724,7 @@ func RunIsolatedMaster(ctx context.Context, p *Partitioner, o IsolatedMasterOpti
 		return res, err
 	}
 	healed := time.Now()
-	logf("%s: healed after %v; %d plain and %d WAIT writes acknowledged during the isolation", o.Name, healed.Sub(cut).Round(time.Millisecond), res.PlainAckedIsolated, res.WAITAckedIsolated)
+	logf("%s: fault over after %v; %d plain and %d WAIT writes acknowledged during the fault", o.Name, healed.Sub(cut).Round(time.Millisecond), res.PlainAckedIsolated, res.WAITAckedIsolated)
 	// Keep writing a little after healing: the writes that go to the old
 	// master until the client follows count too.
 	select {

@@ -27,6 +27,15 @@ func TestChaosIsolatedMasterPinnedClient(t *testing.T) {
 	isolatedMaster(t, 6*time.Second, chaosTrials(t), true, variantSentinel, variantWarden, variantWardenNoFence)
 }
 
+// TestChaosMasterRestartedEmpty: the master (no persistence) is killed and
+// started again at once, empty, well within down_after, while a failover
+// client writes. Sentinel lets the replicas resync from the empty master;
+// warden must fail over instead: the same verdict as the isolated master
+// (at most half of Sentinel's plain writes lost, no WAIT write lost).
+func TestChaosMasterRestartedEmpty(t *testing.T) {
+	runChaos(t, IsolatedMasterOptions{Isolation: 8 * time.Second, RestartEmpty: true}, chaosTrials(t), variantSentinel, variantWarden)
+}
+
 // chaosTrials is WARDEN_CHAOS_TRIALS, default 3.
 func chaosTrials(t *testing.T) int {
 	trials := 3

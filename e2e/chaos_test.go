@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -51,6 +52,12 @@ var (
 // summed figures: it loses at most half the plain writes Sentinel loses,
 // and no write a replica acknowledged (WAIT).
 func isolatedMaster(t *testing.T, isolation time.Duration, trials int, pinned bool, variants ...chaosVariant) {
+	runChaos(t, IsolatedMasterOptions{Isolation: isolation, PinnedClient: pinned}, trials, variants...)
+}
+
+// runChaos runs the scenario base describes trials times for each variant,
+// as isolatedMaster says.
+func runChaos(t *testing.T, base IsolatedMasterOptions, trials int, variants ...chaosVariant) {
 	bin := needWarden(t)
 	if _, _, err := SentinelCommand("x"); err != nil {
 		t.Skipf("the comparison needs Redis Sentinel: %v", err)
@@ -64,10 +71,10 @@ func isolatedMaster(t *testing.T, isolation time.Duration, trials int, pinned bo
 		}
 		for _, v := range order {
 			dir := t.TempDir()
-			res, err := RunIsolatedMaster(t.Context(), p, IsolatedMasterOptions{
-				System: v.system, Name: v.name, WardenBinary: bin, Dir: dir, Isolation: isolation,
-				Configure: v.configure, RedisArgs: v.redisArgs, PinnedClient: pinned, Logf: t.Logf,
-			})
+			o := base
+			o.System, o.Name, o.WardenBinary, o.Dir = v.system, v.name, bin, dir
+			o.Configure, o.RedisArgs, o.Logf = v.configure, v.redisArgs, t.Logf
+			res, err := RunIsolatedMaster(t.Context(), p, o)
 			// The rules go whatever happened, before the next run.
 			if herr := p.Heal(); herr != nil {
 				t.Error(herr)
@@ -92,10 +99,14 @@ func isolatedMaster(t *testing.T, isolation time.Duration, trials int, pinned bo
 			sum.WAITLost += res.WAITLost
 		}
 	}
+	scenario := fmt.Sprintf("master isolated for %v, client pinned %v", base.Isolation, base.PinnedClient)
+	if base.RestartEmpty {
+		scenario = fmt.Sprintf("master restarted empty, %v watched", base.Isolation)
+	}
 	for _, v := range variants {
 		r := sums[v.name]
-		t.Logf("isolated master for %v, client pinned %v, %d trial(s), %s: plain writes lost %d of %d (%.1f %%), WAIT writes lost %d of %d",
-			isolation, pinned, trials, v.name, r.PlainLost, r.PlainAcked, pct(r.PlainLost, r.PlainAcked), r.WAITLost, r.WAITAcked)
+		t.Logf("%s, %d trial(s), %s: plain writes lost %d of %d (%.1f %%), WAIT writes lost %d of %d",
+			scenario, trials, v.name, r.PlainLost, r.PlainAcked, pct(r.PlainLost, r.PlainAcked), r.WAITLost, r.WAITAcked)
 	}
 	w, s := sums[variantWarden.name], sums[variantSentinel.name]
 	if w.WAITLost > 0 {

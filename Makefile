@@ -89,7 +89,8 @@ bench: redis-sentinel
 	WARDEN_BENCH_OUT_RESHARD=../BENCHMARKS.md WARDEN_BENCH_TRIALS=5 WARDEN_BENCH_RESHARD_NODE_TIMEOUT=1s $(GO) test -tags bench -count=1 -timeout 60m -run '^TestReshardBench$$' -v ./e2e
 	WARDEN_BENCH_OUT_RESHARD=../BENCHMARKS.md WARDEN_BENCH_RESHARD_NODE_TIMEOUT=5s $(GO) test -tags bench -count=1 -timeout 60m -run '^TestReshardBench$$' -v ./e2e
 
-# The chaos suite (RELIABILITY.md): the isolated master, warden and Redis
+# The chaos suite (RELIABILITY.md): the isolated master (with a failover and
+# with a pinned client) and the master restarted empty, warden and Redis
 # Sentinel side by side, several trials (WARDEN_CHAOS_TRIALS, default 3).
 # Needs root for iptables.
 chaos: redis-sentinel iptables

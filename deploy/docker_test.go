@@ -620,7 +620,10 @@ func TestRedisStartScript(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("redis-server did not answer PING with the password within 10s: %v\n%s", err, log.String())
 		}
-		time.Sleep(20 * time.Millisecond)
+		select { // poll again in 20 ms, or stop at once if it exits
+		case <-exited:
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 	ctx := t.Context()
 	got, err := client.ConfigGet(ctx, "replica-announce-ip").Result()

@@ -178,13 +178,26 @@ func newLeader(t *testing.T, token string) *apiMember {
 
 func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
+	if !pollUntil(timeout, 5*time.Millisecond, cond) {
+		t.Fatalf("timed out after %s waiting for %s", timeout, what)
 	}
+}
+
+// pollUntil checks cond every interval until it holds (true) or timeout
+// passes (false).
+func pollUntil(timeout, interval time.Duration, cond func() bool) bool {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	poll := time.NewTicker(interval)
+	defer poll.Stop()
+	for !cond() {
+		select {
+		case <-deadline.C:
+			return cond()
+		case <-poll.C:
+		}
+	}
+	return true
 }
 
 // request builds a call carrying the member's token (if it has one).
@@ -1450,7 +1463,7 @@ func TestAPIMetrics(t *testing.T) {
 type slowStats struct{ testNode }
 
 func (n slowStats) Stats() map[string]string {
-	time.Sleep(50 * time.Millisecond)
+	<-time.After(50 * time.Millisecond) // the slowness itself, not a wait for a state
 	return n.testNode.Stats()
 }
 
@@ -1494,10 +1507,9 @@ func TestAPIMetricsForgetRemovedGroups(t *testing.T) {
 	}
 	waitUntil(t, 10*time.Second, "the leader loop to export group gone", func() bool { return has("warden_node_health") })
 	m.call("DELETE", "/v1/groups/gone", "").expect(t, 200)
-	deadline := time.Now().Add(20 * m.s.cfg.Detection.ProbeInterval.D())
-	for time.Now().Before(deadline) && (has("warden_group_epoch") || has("warden_node_health") || has("warden_node_votes_down")) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	pollUntil(20*m.s.cfg.Detection.ProbeInterval.D(), 20*time.Millisecond, func() bool {
+		return !has("warden_group_epoch") && !has("warden_node_health") && !has("warden_node_votes_down")
+	})
 	for _, name := range []string{"warden_group_epoch", "warden_node_health", "warden_node_votes_down"} {
 		if has(name) {
 			t.Errorf("%s{group=\"gone\"} is still exported %s after the group was removed", name, 20*m.s.cfg.Detection.ProbeInterval.D())

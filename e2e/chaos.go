@@ -194,67 +194,8 @@ func StartRedisAt(ctx context.Context, ip, dir, replicaOf string, args ...string
 // StartSentinelAt is StartSentinel bound to ip and announcing ip to the
 // other sentinels.
 func StartSentinelAt(ctx context.Context, ip string, o SentinelOptions) (*Sentinel, error) {
-	if o.Port == 0 {
-		var err error
-		if o.Port, err = FreePort(); err != nil {
-			return nil, fmt.Errorf("start sentinel: %w", err)
-		}
-	}
-	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
-		return nil, fmt.Errorf("start sentinel: %w", err)
-	}
-	host, port, err := net.SplitHostPort(o.Master)
-	if err != nil {
-		return nil, fmt.Errorf("start sentinel: master %q: %w", o.Master, err)
-	}
-	s := &Sentinel{
-		Addr:       net.JoinHostPort(ip, strconv.Itoa(o.Port)),
-		Port:       o.Port,
-		Dir:        o.Dir,
-		ConfigPath: filepath.Join(o.Dir, "sentinel.conf"),
-		LogPath:    filepath.Join(o.Dir, "sentinel.log"),
-		MasterName: o.MasterName,
-	}
-	lines := []string{
-		"port " + strconv.Itoa(o.Port),
-		"bind " + ip,
-		"protected-mode no",
-		"daemonize no",
-		"dir " + o.Dir,
-		"logfile " + s.LogPath,
-		"sentinel resolve-hostnames no",
-		"sentinel announce-ip " + ip,
-		fmt.Sprintf("sentinel monitor %s %s %s %d", o.MasterName, host, port, o.Quorum),
-		fmt.Sprintf("sentinel down-after-milliseconds %s %d", o.MasterName, o.DownAfter.Milliseconds()),
-		fmt.Sprintf("sentinel failover-timeout %s %d", o.MasterName, o.FailoverTimeout.Milliseconds()),
-		fmt.Sprintf("sentinel parallel-syncs %s %d", o.MasterName, max(o.ParallelSyncs, 1)),
-	}
-	if err := os.WriteFile(s.ConfigPath, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
-		return nil, fmt.Errorf("start sentinel: %w", err)
-	}
-	bin, args, err := SentinelCommand(s.ConfigPath)
-	if err != nil {
-		return nil, err
-	}
-	s.proc = &process{name: "sentinel " + s.Addr, path: bin, args: args, logPath: filepath.Join(o.Dir, "sentinel.stdout.log")}
-	if err := s.proc.start(); err != nil {
-		return nil, err
-	}
-	c := NewRedisClient(s.Addr, "")
-	defer c.Close()
-	err = WaitFor(ctx, 10*time.Second, "sentinel "+s.Addr+" to answer PING", func() (bool, error) {
-		select {
-		case <-s.proc.exited():
-			return false, fmt.Errorf("sentinel exited: %v", s.proc.exitErr())
-		default:
-		}
-		return c.Ping(ctx).Err() == nil, c.Ping(ctx).Err()
-	})
-	if err != nil {
-		_ = s.proc.kill()
-		return nil, fmt.Errorf("start sentinel %s: %w\n%s", s.Addr, err, Tail(s.LogPath, 15))
-	}
-	return s, nil
+	o.IP = ip
+	return StartSentinel(ctx, o)
 }
 
 // Write kinds of the chaos workload.

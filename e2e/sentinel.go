@@ -45,9 +45,12 @@ type SentinelOptions struct {
 	ParallelSyncs int
 	// Password, when set, is given as auth-pass for the master.
 	Password string
+	// IP is the loopback address to bind and announce to the other
+	// sentinels; default 127.0.0.1 (announced as seen).
+	IP string
 }
 
-// Sentinel is one Redis Sentinel process on 127.0.0.1.
+// Sentinel is one Redis Sentinel process on loopback.
 type Sentinel struct {
 	Addr       string
 	Port       int
@@ -80,6 +83,10 @@ func StartSentinel(ctx context.Context, o SentinelOptions) (*Sentinel, error) {
 			return nil, fmt.Errorf("start sentinel: %w", err)
 		}
 	}
+	ip := o.IP
+	if ip == "" {
+		ip = "127.0.0.1"
+	}
 	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("start sentinel: %w", err)
 	}
@@ -88,7 +95,7 @@ func StartSentinel(ctx context.Context, o SentinelOptions) (*Sentinel, error) {
 		return nil, fmt.Errorf("start sentinel: master %q: %w", o.Master, err)
 	}
 	s := &Sentinel{
-		Addr:       Addr(o.Port),
+		Addr:       net.JoinHostPort(ip, strconv.Itoa(o.Port)),
 		Port:       o.Port,
 		Dir:        o.Dir,
 		ConfigPath: filepath.Join(o.Dir, "sentinel.conf"),
@@ -97,17 +104,22 @@ func StartSentinel(ctx context.Context, o SentinelOptions) (*Sentinel, error) {
 	}
 	lines := []string{
 		"port " + strconv.Itoa(o.Port),
-		"bind 127.0.0.1",
+		"bind " + ip,
 		"protected-mode no",
 		"daemonize no",
 		"dir " + o.Dir,
 		"logfile " + s.LogPath,
 		"sentinel resolve-hostnames no",
+	}
+	if o.IP != "" {
+		lines = append(lines, "sentinel announce-ip "+ip)
+	}
+	lines = append(lines,
 		fmt.Sprintf("sentinel monitor %s %s %s %d", o.MasterName, host, port, o.Quorum),
 		fmt.Sprintf("sentinel down-after-milliseconds %s %d", o.MasterName, o.DownAfter.Milliseconds()),
 		fmt.Sprintf("sentinel failover-timeout %s %d", o.MasterName, o.FailoverTimeout.Milliseconds()),
 		fmt.Sprintf("sentinel parallel-syncs %s %d", o.MasterName, o.ParallelSyncs),
-	}
+	)
 	if o.Password != "" {
 		lines = append(lines, fmt.Sprintf("sentinel auth-pass %s %s", o.MasterName, o.Password))
 	}

@@ -494,6 +494,25 @@ func migrateStep(l *liveCluster, moves []cluster.Move, extra map[string]string) 
 	return st
 }
 
+// removalSteps take nodes out of a cluster: forget them everywhere, watch
+// the ban window, reset them.
+func removalSteps(gone []string) []raftstore.OpStep {
+	return []raftstore.OpStep{
+		{Kind: raftstore.StepForget, Detail: "forget " + strings.Join(gone, ", ") + " on every remaining node", Nodes: gone},
+		{Kind: raftstore.StepVerifyGone, Detail: "through the 60 s ban window, verify no node learns them again, then CLUSTER RESET them", Nodes: gone},
+	}
+}
+
+// liveShard reads the cluster now (refusing an unhealthy one unless
+// force) and finds the shard whose master is key (id or address).
+func (s *Service) liveShard(ctx context.Context, name, key string, force bool) (cluster.ShardView, error) {
+	l, err := s.liveHealthy(ctx, name, force)
+	if err != nil {
+		return cluster.ShardView{}, err
+	}
+	return shardOf(l, name, key)
+}
+
 // shardOf finds the master named by id or address in the live view.
 func shardOf(l *liveCluster, name, key string) (cluster.ShardView, error) {
 	for _, sh := range l.topo.Shards {
@@ -544,10 +563,8 @@ func (s *Service) deleteShard(r *http.Request) (any, error) {
 	if len(moves) > 0 {
 		plan = append(plan, migrateStep(l, moves, nil))
 	}
-	plan = append(plan,
-		raftstore.OpStep{Kind: raftstore.StepForget, Detail: "forget " + strings.Join(gone, ", ") + " on every remaining node", Nodes: gone},
-		raftstore.OpStep{Kind: raftstore.StepVerifyGone, Detail: "through the 60 s ban window, verify no node learns them again, then CLUSTER RESET them", Nodes: gone},
-		raftstore.OpStep{Kind: raftstore.StepVerify, Detail: "verify every slot is served"})
+	plan = append(plan, removalSteps(gone)...)
+	plan = append(plan, raftstore.OpStep{Kind: raftstore.StepVerify, Detail: "verify every slot is served"})
 	op := raftstore.Operation{Cluster: name, Kind: raftstore.OpRemoveShard,
 		Request: raftstore.OpRequest{Master: sh.Master.Addr, Force: force}, Nodes: nodes, Plan: plan}
 	return s.beginOperation(r, op)
@@ -687,11 +704,7 @@ func (s *Service) postReplicas(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	l, err := s.liveHealthy(ctx, name, q.Force)
-	if err != nil {
-		return nil, err
-	}
-	sh, err := shardOf(l, name, key)
+	sh, err := s.liveShard(ctx, name, key, q.Force)
 	if err != nil {
 		return nil, err
 	}
@@ -724,11 +737,7 @@ func (s *Service) deleteReplicas(r *http.Request) (any, error) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
-	l, err := s.liveHealthy(ctx, name, q.Force)
-	if err != nil {
-		return nil, err
-	}
-	sh, err := shardOf(l, name, key)
+	sh, err := s.liveShard(ctx, name, key, q.Force)
 	if err != nil {
 		return nil, err
 	}
@@ -752,10 +761,7 @@ func (s *Service) deleteReplicas(r *http.Request) (any, error) {
 			return nil, fmt.Errorf("%w: replicas[%d]: %q is not a replica of %s", ErrNotFound, i, want, sh.Master.Addr)
 		}
 	}
-	plan := []raftstore.OpStep{
-		{Kind: raftstore.StepForget, Detail: "forget " + strings.Join(gone, ", ") + " on every remaining node", Nodes: gone},
-		{Kind: raftstore.StepVerifyGone, Detail: "through the 60 s ban window, verify no node learns them again, then CLUSTER RESET them", Nodes: gone},
-	}
+	plan := removalSteps(gone)
 	op := raftstore.Operation{Cluster: name, Kind: raftstore.OpRemoveReplicas,
 		Request: raftstore.OpRequest{Master: sh.Master.Addr, Nodes: gone, Force: q.Force}, Nodes: nodes, Plan: plan}
 	return s.beginOperation(r, op)

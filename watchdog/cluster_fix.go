@@ -87,42 +87,15 @@ func (s *Service) closeOpenSlots(ctx context.Context, name string) (FixReport, e
 func (s *Service) repairCluster(ctx context.Context, name string, cover bool) (FixReport, error) {
 	rep := FixReport{Cluster: name, Closed: []string{}, Covered: []string{}}
 	// Every reachable node's own view, read now.
-	views := map[string][]cluster.Node{}
-	for addr, c := range s.clusterTargets() {
-		if c != name {
-			continue
-		}
-		text, err := s.act.ClusterNodes(ctx, addr)
-		if err != nil {
-			continue
-		}
-		if nodes, err := cluster.ParseNodes(text); err == nil {
-			views[addr] = nodes
-		}
-	}
-	ref := ""
-	for a, v := range views {
-		if ref == "" || len(v) > len(views[ref]) || (len(v) == len(views[ref]) && a < ref) {
-			ref = a
-		}
-	}
-	if ref == "" {
-		return rep, fmt.Errorf("no node of cluster %s answers", name)
-	}
-	topo, err := cluster.NewTopology(views[ref])
+	l, err := s.readLive(ctx, s.clusterAddrs(name))
 	if err != nil {
-		return rep, fmt.Errorf("the view of %s is inconsistent: %v", ref, err)
+		return rep, fmt.Errorf("cluster %s: %w", name, err)
 	}
+	topo, self := l.topo, l.self
 	var masters []cluster.Node // reachable masters, by their own word
-	self := map[string]cluster.Node{}
-	for _, v := range views {
-		for _, n := range v {
-			if n.Flags.Myself {
-				self[n.ID] = n
-				if n.Flags.Master {
-					masters = append(masters, n)
-				}
-			}
+	for _, n := range self {
+		if n.Flags.Master {
+			masters = append(masters, n)
 		}
 	}
 	sort.Slice(masters, func(i, j int) bool { return masters[i].Addr < masters[j].Addr })

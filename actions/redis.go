@@ -24,6 +24,7 @@ type Redis struct {
 	username, password string
 	timeout            time.Duration
 	tls                *tls.Config
+	local              net.Addr
 
 	mu      sync.Mutex
 	clients map[string]*redis.Client
@@ -46,6 +47,29 @@ func (r *Redis) SetTLS(cfg *tls.Config) {
 	}
 }
 
+// SetLocalAddr makes every later connection leave from local (nil: the
+// system's choice); set it before the first command.
+func (r *Redis) SetLocalAddr(local net.Addr) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.local = local
+}
+
+// Dialer returns a go-redis dialer whose connections leave from local, over
+// TLS when tlsCfg is set, or nil (go-redis's own) when local is nil.
+func Dialer(local net.Addr, timeout time.Duration, tlsCfg *tls.Config) func(context.Context, string, string) (net.Conn, error) {
+	if local == nil {
+		return nil
+	}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		d := &net.Dialer{Timeout: timeout, LocalAddr: local, KeepAlive: 5 * time.Minute}
+		if tlsCfg == nil {
+			return d.DialContext(ctx, network, addr)
+		}
+		return (&tls.Dialer{NetDialer: d, Config: tlsCfg}).DialContext(ctx, network, addr)
+	}
+}
+
 func (r *Redis) client(addr string) *redis.Client {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -55,6 +79,7 @@ func (r *Redis) client(addr string) *redis.Client {
 			Addr: addr, Username: r.username, Password: r.password, TLSConfig: r.tls,
 			DialTimeout: r.timeout, ReadTimeout: r.timeout, WriteTimeout: r.timeout,
 			DialerRetries: 1, MaxRetries: -1, PoolSize: 8, Protocol: 2, DisableIdentity: true,
+			Dialer: Dialer(r.local, r.timeout, r.tls),
 		})
 		r.clients[addr] = c
 	}

@@ -73,6 +73,10 @@ type Config struct {
 	Webhooks  []WebhookConfig `yaml:"webhooks,omitempty"`
 	Groups    []GroupConfig   `yaml:"groups"`
 	Clusters  []ClusterConfig `yaml:"clusters,omitempty"`
+	// SourceAddress is the local IP every outgoing Raft, peer and Redis
+	// connection leaves from (as Redis's bind-source-addr); empty: the
+	// system chooses by route. Webhooks keep the system's choice.
+	SourceAddress string `yaml:"source_address,omitempty"`
 }
 
 // ClusterConfig is one Redis Cluster to watch.
@@ -202,6 +206,16 @@ type GroupConfig struct {
 	// Fence overrides failover.fence for this group: on, strict or off
 	// (empty: on when failover.fence is true, else off).
 	Fence string `yaml:"fence,omitempty"`
+}
+
+// LocalAddr is source_address as the local end of a TCP dial, or nil when
+// the system chooses.
+func (c *Config) LocalAddr() net.Addr {
+	ip := net.ParseIP(c.SourceAddress)
+	if ip == nil {
+		return nil
+	}
+	return &net.TCPAddr{IP: ip}
 }
 
 // FenceMode is the fence mode in force for a group whose override is
@@ -456,6 +470,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		bad("data_dir is required")
+	}
+	if c.SourceAddress != "" && net.ParseIP(c.SourceAddress) == nil {
+		bad("source_address: %q is not an IP address (a local address, without a port)", c.SourceAddress)
 	}
 	if c.Raft.Bind == "" {
 		bad("raft.bind is required")

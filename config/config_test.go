@@ -81,6 +81,9 @@ func TestParseRejects(t *testing.T) {
 		{"probe_interval overflowing, derived probe_timeout",
 			edit(t, "probe_interval: 200ms", "probe_interval: 2000000h"),
 			[]string{"detection.down_after"}, 1},
+		{"source_address with a port",
+			edit(t, "raft:\n", "source_address: 127.0.0.2:7000\nraft:\n"),
+			[]string{"source_address", `"127.0.0.2:7000"`, "not an IP address"}, 1},
 		{"probe_interval too small",
 			edit(t, "probe_interval: 200ms", "probe_interval: 5ms"),
 			[]string{"detection.probe_interval", "10ms"}, 1},
@@ -359,6 +362,17 @@ func TestParseExample(t *testing.T) {
 	p, err := c.Password()
 	if p != "" || err != nil {
 		t.Errorf("Password with no password_file = %q, %v; want \"\", nil", p, err)
+	}
+}
+
+func TestLocalAddr(t *testing.T) {
+	var c Config
+	if a := c.LocalAddr(); a != nil {
+		t.Fatalf("no source_address: LocalAddr = %v, want nil", a)
+	}
+	c.SourceAddress = "127.0.3.7"
+	if a := c.LocalAddr(); a == nil || a.String() != "127.0.3.7:0" {
+		t.Fatalf("source_address 127.0.3.7: LocalAddr = %v", a)
 	}
 }
 

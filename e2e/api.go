@@ -35,6 +35,10 @@ type Status struct {
 	LeaderID   string `json:"leader_id"`
 	LeaderAddr string `json:"leader_addr"`
 	Peers      []Peer `json:"peers"`
+	// AppliedIndex and StateDigest: members at the same index must show
+	// the same digest.
+	AppliedIndex uint64 `json:"applied_index"`
+	StateDigest  string `json:"state_digest"`
 }
 
 // Peer is one Raft member in Status.

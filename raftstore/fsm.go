@@ -243,6 +243,9 @@ const stateVersion = 1
 type FSM struct {
 	mu sync.RWMutex
 	st State
+	// index is the log index of the last applied command (0 after a
+	// restore until the next one). Under mu.
+	index uint64
 	// onApply, when set, is called after each applied command (outside the
 	// lock) so that the owner can wake loops that follow the state.
 	onApply func()
@@ -365,6 +368,7 @@ func (f *FSM) Apply(l *raft.Log) any {
 		panic(fmt.Sprintf("raftstore: log entry %d: %v", l.Index, err))
 	}
 	f.mu.Lock()
+	f.index = l.Index
 	res := f.apply(t, body)
 	f.notify()
 	fn := f.onApply

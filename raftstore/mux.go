@@ -28,6 +28,7 @@ type Mux struct {
 	ln        net.Listener
 	advertise net.Addr
 	clientTLS *tls.Config
+	local     net.Addr // source of dialed connections; nil: the system's
 	raftCh    chan net.Conn
 	peerCh    chan net.Conn
 	done      chan struct{}
@@ -36,8 +37,9 @@ type Mux struct {
 }
 
 // NewMux listens on bind and advertises advertise to other members. With
-// serverTLS and clientTLS set, every connection is mutual TLS.
-func NewMux(bind, advertise string, serverTLS, clientTLS *tls.Config) (*Mux, error) {
+// serverTLS and clientTLS set, every connection is mutual TLS. local (may be
+// nil) is the source address of every connection it dials.
+func NewMux(bind, advertise string, serverTLS, clientTLS *tls.Config, local net.Addr) (*Mux, error) {
 	adv, err := net.ResolveTCPAddr("tcp", advertise)
 	if err != nil {
 		return nil, err
@@ -50,7 +52,7 @@ func NewMux(bind, advertise string, serverTLS, clientTLS *tls.Config) (*Mux, err
 		ln = tls.NewListener(ln, serverTLS)
 	}
 	m := &Mux{
-		ln: ln, advertise: adv, clientTLS: clientTLS,
+		ln: ln, advertise: adv, clientTLS: clientTLS, local: local,
 		raftCh: make(chan net.Conn), peerCh: make(chan net.Conn),
 		done: make(chan struct{}),
 	}
@@ -158,28 +160,30 @@ func (l *muxLayer) Close() error {
 func (l *muxLayer) Addr() net.Addr { return l.m.advertise }
 
 func (l *muxLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	return DialProto(string(address), l.proto, timeout, l.m.clientTLS)
+	return DialProto(string(address), l.proto, timeout, l.m.clientTLS, l.m.local)
 }
 
 // DialPeer opens a peer-protocol connection to a member's Raft address.
 func (m *Mux) DialPeer(addr string, timeout time.Duration) (net.Conn, error) {
-	return DialProto(addr, protoPeer, timeout, m.clientTLS)
+	return DialProto(addr, protoPeer, timeout, m.clientTLS, m.local)
 }
 
-// DialProto dials addr (over TLS when clientTLS is set) and announces proto.
-func DialProto(addr string, proto byte, timeout time.Duration, clientTLS *tls.Config) (net.Conn, error) {
+// DialProto dials addr from local (nil: the system's choice), over TLS when
+// clientTLS is set, and announces proto.
+func DialProto(addr string, proto byte, timeout time.Duration, clientTLS *tls.Config, local net.Addr) (net.Conn, error) {
 	var (
 		c   net.Conn
 		err error
 	)
+	d := &net.Dialer{Timeout: timeout, LocalAddr: local}
 	if clientTLS != nil {
 		cfg := clientTLS.Clone()
 		if cfg.ServerName == "" {
 			cfg.ServerName, _, _ = net.SplitHostPort(addr)
 		}
-		c, err = tls.DialWithDialer(&net.Dialer{Timeout: timeout}, "tcp", addr, cfg)
+		c, err = tls.DialWithDialer(d, "tcp", addr, cfg)
 	} else {
-		c, err = net.DialTimeout("tcp", addr, timeout)
+		c, err = d.Dial("tcp", addr)
 	}
 	if err != nil {
 		return nil, err

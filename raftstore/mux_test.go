@@ -8,7 +8,7 @@ import (
 )
 
 func TestMuxRoutesByFirstByte(t *testing.T) {
-	m, err := NewMux("127.0.0.1:0", "127.0.0.1:1", nil, nil)
+	m, err := NewMux("127.0.0.1:0", "127.0.0.1:1", nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func TestMuxRoutesByFirstByte(t *testing.T) {
 		}
 		if tc.name == "raft" {
 			// The raft layer dials the address it is given; dial the mux itself.
-			tc.dial = func() (net.Conn, error) { return DialProto(addr, protoRaft, time.Second, nil) }
+			tc.dial = func() (net.Conn, error) { return DialProto(addr, protoRaft, time.Second, nil, nil) }
 		}
 		c, err := tc.dial()
 		if err != nil {

@@ -92,7 +92,7 @@ func Open(cfg config.Config, fsm *FSM, lg *zap.Logger, opt Options) (*Node, erro
 			n.closeStores()
 			return nil, err
 		}
-		mux, err := NewMux(cfg.Raft.Bind, cfg.Raft.Advertise, serverTLS, clientTLS)
+		mux, err := NewMux(cfg.Raft.Bind, cfg.Raft.Advertise, serverTLS, clientTLS, cfg.LocalAddr())
 		if err != nil {
 			n.closeStores()
 			return nil, fmt.Errorf("raft.bind %s: %w", cfg.Raft.Bind, err)
@@ -183,7 +183,7 @@ func (n *Node) PeerListener() net.Listener {
 // configured).
 func (n *Node) DialPeer(addr string, timeout time.Duration) (net.Conn, error) {
 	if n.mux == nil {
-		return DialProto(addr, protoPeer, timeout, nil)
+		return DialProto(addr, protoPeer, timeout, nil, nil)
 	}
 	return n.mux.DialPeer(addr, timeout)
 }

@@ -340,6 +340,11 @@ type Status struct {
 	Peers      []raftstore.Peer `json:"peers"`
 	Groups     int              `json:"groups"`
 	LastEvent  uint64           `json:"last_event"`
+	// AppliedIndex is the Raft index of the last command this member
+	// applied and StateDigest a SHA-256 of the replicated state after it:
+	// members at the same index must show the same digest.
+	AppliedIndex uint64 `json:"applied_index"`
+	StateDigest  string `json:"state_digest"`
 	// Webhooks: the delivery state of every configured hook (pending
 	// counts and errors are known on the leader only).
 	Webhooks []hookStatus `json:"webhooks"`
@@ -354,6 +359,9 @@ func (s *Service) getStatus(*http.Request) (any, error) {
 	st := Status{
 		ID: s.cfg.ID, RaftState: s.node.State(), LeaderID: id, LeaderAddr: addr,
 		Peers: peers, Groups: len(s.fsm.Groups()), LastEvent: s.fsm.LastEventSeq(), Webhooks: []hookStatus{},
+	}
+	if st.AppliedIndex, st.StateDigest, err = s.fsm.Digest(); err != nil {
+		return nil, err
 	}
 	for _, h := range s.cfg.Webhooks {
 		hs := hookStatus{Name: h.Name}

@@ -14,6 +14,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
+
+	"warden/actions"
 )
 
 // ProberConfig is what the prober needs.
@@ -26,6 +28,8 @@ type ProberConfig struct {
 	Password  string
 	// TLS, when set, is used towards every node.
 	TLS *tls.Config
+	// Local is the source address of every connection (nil: the system's).
+	Local net.Addr
 }
 
 // Prober probes every node of every watched group every interval and keeps
@@ -168,6 +172,7 @@ func (p *Prober) watch(ctx context.Context, addr string, n *probed) {
 			Addr: addr, Username: p.cfg.Username, Password: p.cfg.Password, TLSConfig: p.cfg.TLS,
 			DialTimeout: p.cfg.Timeout, ReadTimeout: -1, WriteTimeout: p.cfg.Timeout,
 			DialerRetries: 1, MaxRetries: -1, PoolSize: 1, Protocol: 2, DisableIdentity: true,
+			Dialer: actions.Dialer(p.cfg.Local, p.cfg.Timeout, p.cfg.TLS),
 		})
 		ps := c.Subscribe(ctx, "__warden__:watch")
 		// A blocked Receive does not watch ctx: closing unblocks it.
@@ -203,6 +208,7 @@ func (p *Prober) newClient(addr string) *redis.Client {
 		DialTimeout: p.cfg.Timeout, ReadTimeout: p.cfg.Timeout, WriteTimeout: p.cfg.Timeout,
 		DialerRetries: 1, MaxRetries: -1, PoolSize: 1, Protocol: 2, DisableIdentity: true,
 		ContextTimeoutEnabled: true,
+		Dialer:                actions.Dialer(p.cfg.Local, p.cfg.Timeout, p.cfg.TLS),
 	})
 }
 

@@ -103,6 +103,7 @@ func New(cfg config.Config, node Raft, password, token string, lg *zap.Logger) *
 		prober: NewProber(ProberConfig{
 			ID: cfg.ID, Interval: cfg.Detection.ProbeInterval.D(), Timeout: cfg.Detection.ProbeTimeout.D(),
 			DownAfter: cfg.Detection.DownAfter.D(), Username: cfg.Redis.Username, Password: password,
+			Local: cfg.LocalAddr(),
 		}, lg.Named("probe")),
 		act:          actions.NewRedis(cfg.Redis.Username, password, timeout),
 		token:        token,
@@ -163,6 +164,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	s.prober.cfg.TLS = redisTLS
 	s.act.SetTLS(redisTLS)
+	s.act.SetLocalAddr(s.cfg.LocalAddr())
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup

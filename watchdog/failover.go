@@ -68,6 +68,7 @@ func (s *Service) beginFailover(ctx context.Context, a Action) error {
 	s.log.Warn(kind+" started", zap.String("group", a.Group), zap.Uint64("epoch", a.Epoch),
 		zap.String("from", a.From), zap.String("to", a.To), zap.String("reason", a.Reason),
 		zap.Any("votes", a.Votes), zap.Any("ranking", a.Ranking))
+	s.failpoints.hit(FPAfterBegin, s.log)
 	return nil
 }
 
@@ -182,6 +183,7 @@ func (s *Service) runFailover(ctx context.Context, a Action) {
 		if !leaderOK("promoting") {
 			return
 		}
+		s.failpoints.hit(FPBeforePromote, lg)
 		err := step("promote", fo.To, func() error {
 			if err := s.act.Promote(ctx, fo.To); err != nil {
 				return err
@@ -203,6 +205,7 @@ func (s *Service) runFailover(ctx context.Context, a Action) {
 		}
 		steps = nil
 		lg.Warn("new master promoted", zap.String("master", fo.To), zap.Duration("since-start", time.Since(start)))
+		s.failpoints.hit(FPAfterPromote, lg)
 	}
 
 	// The old master first: the shorter it can take writes next to the new
@@ -257,6 +260,7 @@ func (s *Service) runFailover(ctx context.Context, a Action) {
 				continue
 			}
 			started = append(started, n)
+			s.failpoints.hit(FPDuringRepoint, lg)
 		}
 		for _, n := range started {
 			err := step("sync", n, func() error {

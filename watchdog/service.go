@@ -82,6 +82,7 @@ type Service struct {
 	clusterViews map[string]ClusterView
 	// noLeaderSince is when this member last lost sight of any leader.
 	noLeaderSince time.Time
+	failpoints    Failpoints // armed by WARDEN_FAILPOINTS (failpoint.go), tests only
 }
 
 // leadership is the running leader loop's context: actions started by API

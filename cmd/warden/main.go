@@ -115,11 +115,20 @@ func serve(ctx context.Context, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
+	// Failpoints are read once, here: nothing else looks at the variable.
+	fp, err := watchdog.ParseFailpoints(os.Getenv(watchdog.FailpointsEnv))
+	if err != nil {
+		return err
+	}
+	if armed := fp.Armed(); len(armed) > 0 {
+		lg.Warn("failpoints armed: this process will exit at them (testing only)", zap.Strings("failpoints", armed))
+	}
 	node, err := raftstore.Open(cfg, raftstore.NewFSM(), lg.Named("raftstore"), raftstore.Options{})
 	if err != nil {
 		return err
 	}
 	svc := watchdog.New(cfg, node, password, token, lg.Named("watchdog"))
+	svc.SetFailpoints(fp)
 	runErr := svc.Run(ctx)
 	if err := node.Close(); err != nil {
 		lg.Warn("raft shutdown", zap.Error(err))

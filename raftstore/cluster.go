@@ -36,6 +36,9 @@ type Cluster struct {
 	// Shards is the shard map as last recorded (on change only).
 	Shards    []ShardRecord `json:"shards"`
 	UpdatedAt time.Time     `json:"updated_at"`
+	// UpdatedLocal is this member's clock when it applied the change
+	// behind UpdatedAt (in memory only, like Group.UpdatedLocal).
+	UpdatedLocal time.Time `json:"-"`
 	// Epoch counts warden's forced failovers of this cluster.
 	Epoch        uint64           `json:"epoch"`
 	Failover     *ClusterFailover `json:"failover"`
@@ -80,9 +83,13 @@ type ClusterFailover struct {
 	Leader      string     `json:"leader"`
 	BeganAt     time.Time  `json:"began_at"`
 	EndedAt     *time.Time `json:"ended_at,omitempty"`
-	OK          bool       `json:"ok"`
-	Error       string     `json:"error,omitempty"`
-	Steps       []Step     `json:"steps,omitempty"`
+	// EndedLocal is this member's clock when it applied the end (in
+	// memory only, like Group.PromotedLocal): the retry wait after a
+	// failed attempt runs from it.
+	EndedLocal time.Time `json:"-"`
+	OK         bool      `json:"ok"`
+	Error      string    `json:"error,omitempty"`
+	Steps      []Step    `json:"steps,omitempty"`
 }
 
 func (c *Cluster) clone() Cluster {
@@ -214,7 +221,7 @@ func (f *FSM) applyCluster(body any) (bool, error) {
 			if _, ok := f.st.Clusters[spec.Name]; ok {
 				continue
 			}
-			f.st.Clusters[spec.Name] = &Cluster{Name: spec.Name, Seeds: append([]string(nil), spec.Seeds...), UpdatedAt: c.At}
+			f.st.Clusters[spec.Name] = &Cluster{Name: spec.Name, Seeds: append([]string(nil), spec.Seeds...), UpdatedAt: c.At, UpdatedLocal: f.at}
 			f.emit(Event{At: c.At, Kind: EvClusterAdded, Group: spec.Name, Message: "cluster from the configuration, seeds " + strings.Join(spec.Seeds, ", ")})
 		}
 		f.st.ClustersSeeded = true
@@ -224,7 +231,7 @@ func (f *FSM) applyCluster(body any) (bool, error) {
 		if !ok {
 			return true, fmt.Errorf("%w %q", ErrUnknownCluster, c.Cluster)
 		}
-		cl.Shards, cl.UpdatedAt = nil, c.At
+		cl.Shards, cl.UpdatedAt, cl.UpdatedLocal = nil, c.At, f.at
 		for _, s := range c.Shards {
 			s.Replicas = append([]string(nil), s.Replicas...)
 			cl.Shards = append(cl.Shards, s)
@@ -245,7 +252,7 @@ func (f *FSM) applyCluster(body any) (bool, error) {
 		cl.Epoch++
 		fo.ID = fmt.Sprintf("%s-c%d", c.Cluster, cl.Epoch)
 		fo.BeganAt, fo.OK, fo.Error, fo.EndedAt = c.At, false, "", nil
-		cl.Failover, cl.UpdatedAt = fo, c.At
+		cl.Failover, cl.UpdatedAt, cl.UpdatedLocal = fo, c.At, f.at
 		f.emit(Event{At: c.At, Kind: EvClusterFailoverStarted, Severity: SeverityCritical, Group: c.Cluster, Node: fo.To,
 			Message: fmt.Sprintf("%s failover of %s's shard (%s) to %s: %s", fo.Mode, fo.From, fo.ShardMaster, fo.To, fo.Reason),
 			Details: map[string]string{"failover_id": fo.ID, "mode": fo.Mode, "from": fo.From, "to": fo.To}})
@@ -260,9 +267,9 @@ func (f *FSM) applyCluster(body any) (bool, error) {
 		}
 		fo := cl.Failover
 		at := c.At
-		fo.EndedAt, fo.OK, fo.Error = &at, c.OK, c.Error
+		fo.EndedAt, fo.EndedLocal, fo.OK, fo.Error = &at, f.at, c.OK, c.Error
 		fo.Steps = append(fo.Steps, c.Steps...)
-		cl.LastFailover, cl.Failover, cl.UpdatedAt = fo, nil, c.At
+		cl.LastFailover, cl.Failover, cl.UpdatedAt, cl.UpdatedLocal = fo, nil, c.At, f.at
 		if cl.Failed == nil {
 			cl.Failed = map[string]int{}
 		}

@@ -63,6 +63,10 @@ type Event struct {
 	Epoch    uint64            `json:"epoch,omitempty"`
 	Message  string            `json:"message"`
 	Details  map[string]string `json:"details,omitempty"`
+	// Local is this member's clock when it applied the event (in memory
+	// only, like Group.UpdatedLocal): webhooks give up on an event
+	// measured from it, not from At.
+	Local time.Time `json:"-"`
 }
 
 func (e Event) clone() Event {
@@ -97,6 +101,7 @@ func (f *FSM) emit(e Event) {
 	if e.Severity == "" {
 		e.Severity = SeverityInfo
 	}
+	e.Local = f.at
 	f.st.Events = append(f.st.Events, e.clone())
 	keep := f.st.EventKeep
 	if keep <= 0 {

@@ -113,8 +113,19 @@ type Group struct {
 	Failover *Failover `json:"failover"`
 	// LastFailover is the most recent finished failover attempt.
 	LastFailover *Failover `json:"last_failover"`
-	// LastPromotionAt opens the anti-flapping window.
+	// LastPromotionAt is when the last promotion was recorded, by the
+	// leader's wall clock: for display and audit only.
 	LastPromotionAt time.Time `json:"last_promotion_at"`
+	// UpdatedLocal and PromotedLocal are this member's own clock readings
+	// (time.Now() inside Apply, with Go's monotonic reading) of when it
+	// applied the command that set UpdatedAt and LastPromotionAt. Windows
+	// are measured from them, never from the wall-clock stamps, so that a
+	// wall-clock jump or skew between members neither shortens nor
+	// stretches them. In memory only: a snapshot never carries them, and a
+	// restore takes the restore moment (a window can only grow, by at most
+	// its length). Zero only in a Group built by hand.
+	UpdatedLocal  time.Time `json:"-"`
+	PromotedLocal time.Time `json:"-"`
 	// Attempts counts failover attempts, so that every attempt has an id of
 	// its own even when a failed one left the epoch unchanged.
 	Attempts uint64 `json:"attempts"`
@@ -238,11 +249,16 @@ type State struct {
 
 const stateVersion = 1
 
-// FSM applies commands to State. It is deterministic: no clock, no I/O,
-// every time arrives inside the command.
+// FSM applies commands to State. It is deterministic: no I/O, every time
+// it persists arrives inside the command. It reads the clock only for the
+// in-memory local stamps (json:"-") from which windows are measured.
 type FSM struct {
 	mu sync.RWMutex
 	st State
+	// at is this member's clock (with its monotonic reading) when it
+	// applies the current command or restores a snapshot: the local
+	// stamps (Group.UpdatedLocal, ...) are taken from it. Under mu.
+	at time.Time
 	// index is the log index of the last applied command (0 after a
 	// restore until the next one). Under mu.
 	index uint64
@@ -368,6 +384,7 @@ func (f *FSM) Apply(l *raft.Log) any {
 		panic(fmt.Sprintf("raftstore: log entry %d: %v", l.Index, err))
 	}
 	f.mu.Lock()
+	f.at = time.Now()
 	f.index = l.Index
 	res := f.apply(t, body)
 	f.notify()
@@ -397,7 +414,7 @@ func (f *FSM) apply(t CommandType, body any) error {
 			}
 			f.st.Groups[spec.Name] = &Group{
 				Name: spec.Name, Nodes: append([]string(nil), spec.Nodes...),
-				Status: StatusUnknown, UpdatedAt: c.At, Fence: spec.Fence,
+				Status: StatusUnknown, UpdatedAt: c.At, UpdatedLocal: f.at, Fence: spec.Fence,
 			}
 			f.record(Entry{At: c.At, Kind: EntryGroupAdded, Group: spec.Name, Message: "group from the configuration"})
 			f.emit(Event{At: c.At, Kind: EvGroupAdded, Group: spec.Name, Message: "group from the configuration: " + strings.Join(spec.Nodes, ", ")})
@@ -427,7 +444,7 @@ func (f *FSM) apply(t CommandType, body any) error {
 		}
 		f.st.Groups[spec.Name] = &Group{
 			Name: spec.Name, Nodes: append([]string(nil), spec.Nodes...),
-			Status: StatusUnknown, UpdatedAt: c.At, Fence: spec.Fence,
+			Status: StatusUnknown, UpdatedAt: c.At, UpdatedLocal: f.at, Fence: spec.Fence,
 		}
 		f.record(Entry{At: c.At, Kind: EntryGroupAdded, Group: spec.Name, By: c.By, Message: "group added with nodes " + strings.Join(spec.Nodes, ", ")})
 		f.emit(Event{At: c.At, Kind: EvGroupAdded, Group: spec.Name, Message: "group added with nodes " + strings.Join(spec.Nodes, ", "), Details: map[string]string{"by": c.By}})
@@ -467,7 +484,7 @@ func (f *FSM) apply(t CommandType, body any) error {
 		}
 		// Not UpdatedAt: an ack changes no topology, and views taken before
 		// it are as good as after.
-		g.LastPromotionAt = time.Time{}
+		g.LastPromotionAt, g.PromotedLocal = time.Time{}, time.Time{}
 		f.record(Entry{At: c.At, Kind: EntryAck, Group: c.Group, By: c.By, Message: "anti-flapping window cleared"})
 		f.emit(Event{At: c.At, Kind: EvAck, Group: c.Group, Message: "anti-flapping window cleared", Details: map[string]string{"by": c.By}})
 		return nil
@@ -512,7 +529,7 @@ func (f *FSM) apply(t CommandType, body any) error {
 		}
 		changed := g.Master != c.Master || g.Epoch != c.Epoch || g.Status != StatusOK
 		g.Master, g.MasterRunID, g.Epoch = c.Master, c.RunID, c.Epoch
-		g.Status, g.Reason, g.UpdatedAt = StatusOK, c.Reason, c.At
+		g.Status, g.Reason, g.UpdatedAt, g.UpdatedLocal = StatusOK, c.Reason, c.At, f.at
 		if changed {
 			msg := fmt.Sprintf("master %s at epoch %d: %s", c.Master, c.Epoch, c.Reason)
 			f.record(Entry{At: c.At, Kind: EntryDiscovery, Group: c.Group, Node: c.Master, Message: msg})
@@ -524,7 +541,7 @@ func (f *FSM) apply(t CommandType, body any) error {
 		if !ok {
 			return fmt.Errorf("%w %q", ErrUnknownGroup, c.Group)
 		}
-		g.Status, g.Reason, g.UpdatedAt = StatusAmbiguous, c.Reason, c.At
+		g.Status, g.Reason, g.UpdatedAt, g.UpdatedLocal = StatusAmbiguous, c.Reason, c.At, f.at
 		f.record(Entry{At: c.At, Kind: EntryAmbiguous, Group: c.Group, Message: c.Reason})
 		f.emit(Event{At: c.At, Kind: EvGroupAmbiguous, Severity: SeverityCritical, Group: c.Group, Message: c.Reason})
 		return nil
@@ -555,7 +572,7 @@ func (f *FSM) apply(t CommandType, body any) error {
 		}
 		f.emit(Event{At: c.At, Kind: kind, Severity: sev, Group: c.Group, Node: fo.To, Epoch: fo.Epoch,
 			Message: fmt.Sprintf("%s of %s: %s -> %s: %s", fo.Kind, c.Group, fo.From, fo.To, fo.Reason), Details: failoverDetails(fo)})
-		g.Failover, g.UpdatedAt = fo, c.At
+		g.Failover, g.UpdatedAt, g.UpdatedLocal = fo, c.At, f.at
 		return nil
 	case *FailoverPromoted:
 		g, fo, err := f.running(c.Group, c.Epoch)
@@ -566,8 +583,8 @@ func (f *FSM) apply(t CommandType, body any) error {
 		fo.Stage, fo.PromotedAt = StagePromoted, &at
 		fo.Steps = append(fo.Steps, c.Steps...)
 		g.Master, g.MasterRunID, g.Epoch = fo.To, c.RunID, fo.Epoch
-		g.Status, g.Reason, g.UpdatedAt = StatusOK, "", c.At
-		g.LastPromotionAt = c.At
+		g.Status, g.Reason, g.UpdatedAt, g.UpdatedLocal = StatusOK, "", c.At, f.at
+		g.LastPromotionAt, g.PromotedLocal = c.At, f.at
 		f.emit(Event{At: c.At, Kind: EvMasterSwitched, Severity: SeverityCritical, Group: c.Group, Node: fo.To, Epoch: fo.Epoch,
 			Message: fmt.Sprintf("%s: master %s -> %s (epoch %d)", c.Group, fo.From, fo.To, fo.Epoch),
 			Details: map[string]string{"old_master": fo.From, "new_master": fo.To, "failover_id": fo.ID}})
@@ -585,7 +602,7 @@ func (f *FSM) apply(t CommandType, body any) error {
 		} else {
 			fo.Stage = StageFailed
 		}
-		g.LastFailover, g.Failover, g.UpdatedAt = fo, nil, c.At
+		g.LastFailover, g.Failover, g.UpdatedAt, g.UpdatedLocal = fo, nil, c.At, f.at
 		kind, outcome := EntryFailover, "completed"
 		if fo.Kind == KindSwitchover {
 			kind = EntrySwitchover
@@ -693,6 +710,8 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	f.mu.Lock()
 	f.st = st
+	f.at = time.Now()
+	f.stampRestored()
 	f.notify()
 	fn := f.onApply
 	f.mu.Unlock()

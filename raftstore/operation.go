@@ -121,10 +121,15 @@ type Operation struct {
 	MigrateSeconds  float64  `json:"migrate_seconds"`
 	// ForgotAt is when the removed nodes were forgotten on every remaining
 	// node: the ban window runs from there, whoever leads.
-	ForgotAt  *time.Time `json:"forgot_at,omitempty"`
-	StartedAt time.Time  `json:"started_at"`
-	UpdatedAt time.Time  `json:"updated_at"`
-	EndedAt   *time.Time `json:"ended_at,omitempty"`
+	// It is the leader's wall clock, for display: the window is measured
+	// from ForgotLocal.
+	ForgotAt *time.Time `json:"forgot_at,omitempty"`
+	// ForgotLocal is this member's clock when it applied ForgotAt (in
+	// memory only, like Group.PromotedLocal).
+	ForgotLocal time.Time  `json:"-"`
+	StartedAt   time.Time  `json:"started_at"`
+	UpdatedAt   time.Time  `json:"updated_at"`
+	EndedAt     *time.Time `json:"ended_at,omitempty"`
 }
 
 // MaxOperationErrors bounds Operation.Errors.
@@ -329,6 +334,9 @@ func (f *FSM) applyOperation(body any) (bool, error) {
 		}
 		o.UpdatedAt = c.At
 		if c.ForgotAt != nil {
+			if o.ForgotAt == nil || !o.ForgotAt.Equal(*c.ForgotAt) {
+				o.ForgotLocal = f.at
+			}
 			t := *c.ForgotAt
 			o.ForgotAt = &t
 		}
@@ -379,7 +387,7 @@ func (f *FSM) applyOperation(body any) (bool, error) {
 				for _, n := range o.Nodes {
 					seeds = append(seeds, n.Addr)
 				}
-				f.st.Clusters[o.Cluster] = &Cluster{Name: o.Cluster, Seeds: seeds, UpdatedAt: c.At}
+				f.st.Clusters[o.Cluster] = &Cluster{Name: o.Cluster, Seeds: seeds, UpdatedAt: c.At, UpdatedLocal: f.at}
 				f.emit(Event{At: c.At, Kind: EvClusterAdded, Group: o.Cluster, Message: "cluster created by " + o.ID + ", nodes " + strings.Join(seeds, ", ")})
 			}
 		}

@@ -140,7 +140,7 @@ func DecideCluster(in ClusterInput) (ClusterView, []ClusterAction) {
 	addrs := append([]string(nil), in.Addrs...)
 	sort.Strings(addrs)
 	views := map[string][]cluster.Node{}
-	since := in.Cluster.UpdatedAt
+	since := in.Cluster.ChangedAt() // this member's clock, like ReceivedAt
 	if since.After(in.Now) {
 		since = in.Now
 	}
@@ -369,7 +369,7 @@ func DecideCluster(in ClusterInput) (ClusterView, []ClusterAction) {
 				note(fmt.Sprintf("gave up forcing the failover of %s after %d failed attempts; a human must look", sh.MasterAddr, raftstore.MaxClusterAttempts))
 				continue
 			}
-			if lf := in.Cluster.LastFailover; lf != nil && !lf.OK && lf.ShardMaster == sh.MasterID && lf.EndedAt != nil && in.Now.Sub(*lf.EndedAt) < 2*timeout {
+			if lf := in.Cluster.LastFailover; lf != nil && !lf.OK && lf.ShardMaster == sh.MasterID && lf.EndedAt != nil && raftstore.Elapsed(lf.Ended(), in.Now) < 2*timeout {
 				note(fmt.Sprintf("the last forced failover of %s failed; waiting out the cluster's vote window (2 × node timeout)", sh.MasterAddr))
 				continue
 			}

@@ -212,7 +212,10 @@ func Decide(in Input) Decision {
 		}
 	}
 	sort.Slice(fresh, func(i, j int) bool { return fresh[i].From < fresh[j].From })
-	since := g.UpdatedAt
+	// The group's last change as this member applied it (its own clock,
+	// like ReceivedAt): a wall-clock stamp from the leader would compare
+	// with the reports' times across clocks.
+	since := g.ChangedAt()
 	if since.After(in.Now) {
 		since = in.Now
 	}
@@ -278,9 +281,12 @@ func Decide(in Input) Decision {
 			refuse(fmt.Sprintf("master %s is down for the watchdogs but replica %s still hears it: unreachable, not dead; no failover", master, hr))
 			return d
 		}
-		if until := g.LastPromotionAt.Add(p.BlockAfter); !g.LastPromotionAt.IsZero() && in.Now.Before(until) {
+		// Measured on this member's clock from its apply of the promotion,
+		// not from LastPromotionAt (the leader's wall clock, shown only):
+		// a wall-clock jump neither shortens nor stretches the window.
+		if left := g.BlockedFor(p.BlockAfter, in.Now); left > 0 {
 			refuse(fmt.Sprintf("master %s is down but the last failover was at %s: blocked until %s (anti-flapping window)",
-				master, g.LastPromotionAt.UTC().Format(time.RFC3339), until.UTC().Format(time.RFC3339)))
+				master, g.LastPromotionAt.UTC().Format(time.RFC3339), in.Now.Add(left).UTC().Format(time.RFC3339)))
 			return d
 		}
 		d.Actions = append(d.Actions, failover(g, view, fresh, p, in, master, raftstore.CauseODown, fmt.Sprintf(

@@ -516,10 +516,10 @@ func (s *Service) groupStatus(g raftstore.Group) GroupStatus {
 	if g.Failover != nil {
 		gs.Status = "failing_over"
 	}
-	if !g.LastPromotionAt.IsZero() {
-		if until := g.LastPromotionAt.Add(s.cfg.Failover.BlockAfter.D()); now.Before(until) {
-			gs.BlockedUntil = &until
-		}
+	if left := g.BlockedFor(s.cfg.Failover.BlockAfter.D(), now); left > 0 {
+		// What is left by this member's clock, shown on its wall clock.
+		until := now.Add(left).Round(0)
+		gs.BlockedUntil = &until
 	}
 	for _, addr := range g.Nodes {
 		ns := NodeStatus{Addr: addr, Role: RoleUnknown, Health: HealthUnknown}

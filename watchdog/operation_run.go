@@ -104,9 +104,9 @@ func (s *Service) runOperation(ctx context.Context, id string) {
 	}
 	r := &opRun{s: s, op: o, lg: s.log.With(zap.String("operation", id), zap.String("cluster", o.Cluster), zap.String("kind", o.Kind)),
 		migrateBase: o.MigrateSeconds}
-	if o.ForgotAt != nil {
-		r.forgotAt = *o.ForgotAt
-	}
+	// When this member applied the forget, by its own clock: the wall-clock
+	// ForgotAt of another leader could end the ban window early.
+	r.forgotAt = o.Forgot()
 	r.slotsTotal.Store(int64(o.SlotsTotal))
 	r.slotsMoved.Store(int64(o.SlotsMoved))
 	r.keys.Store(o.KeysMoved)

@@ -191,7 +191,9 @@ func (s *Service) deliver1(ctx context.Context, client *http.Client, h config.We
 		if errors.Is(err, errPermanent) {
 			return err
 		}
-		if time.Since(e.At) > h.GiveUpAfter.D() {
+		// Since this member applied the event, by its own clock: e.At is a
+		// wall-clock stamp that a clock jump could age at once.
+		if raftstore.Elapsed(e.Recorded(), time.Now()) > h.GiveUpAfter.D() {
 			return fmt.Errorf("still failing %s after the event: %w", h.GiveUpAfter.D(), err)
 		}
 		wait := Backoff(attempt, 100*time.Millisecond, 30*time.Second, rand.Int64N)

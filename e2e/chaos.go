@@ -115,6 +115,18 @@ func removeStaleChains() {
 // Cut drops every packet from a to b and from b to a, for each b in others.
 // Every address must be a loopback address (127.0.0.0/8).
 func (p *Partitioner) Cut(a string, others ...string) error {
+	return p.drop(a, others)
+}
+
+// Lose drops each packet from a to b and from b to a, for each b in others,
+// with probability prob (iptables' statistic match): a lossy link.
+func (p *Partitioner) Lose(prob float64, a string, others ...string) error {
+	return p.drop(a, others, "-m", "statistic", "--mode", "random", "--probability", strconv.FormatFloat(prob, 'f', 3, 64))
+}
+
+// drop adds the DROP rules of Cut and Lose, with match (more iptables
+// matches) on each.
+func (p *Partitioner) drop(a string, others []string, match ...string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, b := range others {
@@ -124,7 +136,8 @@ func (p *Partitioner) Cut(a string, others ...string) error {
 					return fmt.Errorf("partition: %q is not a loopback address", ip)
 				}
 			}
-			if err := iptables("-A", p.Chain, "-i", "lo", "-s", pair[0], "-d", pair[1], "-j", "DROP"); err != nil {
+			args := append([]string{"-A", p.Chain, "-i", "lo", "-s", pair[0], "-d", pair[1]}, match...)
+			if err := iptables(append(args, "-j", "DROP")...); err != nil {
 				return err
 			}
 			p.rules = append(p.rules, pair)
@@ -758,6 +771,7 @@ func startChaosWardens(ctx context.Context, o IsolatedMasterOptions, ips, nodes 
 		c.ID = id
 		c.DataDir = filepath.Join(o.Dir, "warden-"+id)
 		c.Raft.Bind = at(i, 0)
+		c.SourceAddress = ips[i] // so that iptables can tell the watchdogs apart
 		c.Raft.Bootstrap = boot
 		c.HTTP.Listen = at(i, 1)
 		c.Sentinel.Listen = at(i, 2)

@@ -318,15 +318,3 @@ func restartAll(ctx context.Context, ws []*Warden) error {
 	return errors.Join(all...)
 }
 
-// pause waits d or until ctx ends; it paces the observation loop of
-// TestNoFailoverWithoutQuorum, which must watch for a whole window.
-func pause(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}

@@ -255,10 +255,24 @@ func Decide(in Input) Decision {
 	}
 	if needDiscover {
 		a, ok := discover(g, &view)
-		d.Actions = append(d.Actions, a)
 		if !ok {
+			// The recorded master came back (a new run id) as a replica
+			// while no node is master: restarted with a stale replicaof,
+			// possibly in a loop with a node that follows it. Its replicas
+			// keep the data (a replica without a master link serves no
+			// SYNC): fail over to the best of them, as after an empty
+			// restart, instead of waiting for an operator.
+			if mv := view.node(g.Master); mv != nil && mv.hasObs && mv.obs.Role == RoleReplica &&
+				g.MasterRunID != "" && mv.obs.RunID != "" && mv.obs.RunID != g.MasterRunID && !anyMaster(view) {
+				d.Actions = append(d.Actions, failover(g, view, fresh, p, in, g.Master, raftstore.CauseEmptyRestart, fmt.Sprintf(
+					"master %s restarted (run id %s, was %s) as a replica of %s and no node is master (%s): failing over to the replica with the most data",
+					g.Master, short(mv.obs.RunID), short(g.MasterRunID), mv.obs.MasterAddr, a.Reason)))
+				return d
+			}
+			d.Actions = append(d.Actions, a)
 			return d
 		}
+		d.Actions = append(d.Actions, a)
 		master = a.Master
 		g.Master, g.Epoch = a.Master, a.Epoch
 		if a.RunID != "" {
@@ -465,6 +479,16 @@ func heardBy(v GroupView, master string, p Params) string {
 		}
 	}
 	return ""
+}
+
+// anyMaster reports whether a live node says it is a master.
+func anyMaster(v GroupView) bool {
+	for _, n := range v.Nodes {
+		if n.hasObs && n.obs.Role == RoleMaster {
+			return true
+		}
+	}
+	return false
 }
 
 func replicaAhead(v GroupView, master string, masterOffset int64) (string, bool) {

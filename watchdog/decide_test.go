@@ -269,6 +269,26 @@ func TestDecide(t *testing.T) {
 					t.Fatalf("fence %v reason %q", a.Fence, a.Reason)
 				}
 			}},
+		{name: "master restarted as a replica in a loop is failed over", trusted: true,
+			reports: three(func() map[string]Obs {
+				// A came back (new run id) following B, which follows A;
+				// C follows A too: nobody is master.
+				a := lost(nB, 0)
+				a.RunID = "run-new"
+				return map[string]Obs{nA: a, nB: lost(nA, 100), nC: lost(nA, 90)}
+			}), kinds: "failover", check: func(t *testing.T, d Decision) {
+				failoverTo(nB, 4)(t, d)
+				a, _ := find(d, ActFailover)
+				if !strings.Contains(a.Reason, "restarted") || !strings.Contains(a.Reason, "as a replica of "+nB) {
+					t.Fatalf("reason %q", a.Reason)
+				}
+			}},
+		{name: "master following a replica with its old run id stays ambiguous", trusted: true,
+			reports: three(func() map[string]Obs {
+				a := lost(nB, 0)
+				a.RunID = "run-a" // the recorded one: not a restart
+				return map[string]Obs{nA: a, nB: lost(nA, 100), nC: lost(nA, 90)}
+			}), kinds: "ambiguous"},
 		{name: "master restarted with its data is left alone", trusted: true,
 			reports: three(func() map[string]Obs {
 				m := master(100)

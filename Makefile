@@ -91,10 +91,15 @@ bench: redis-sentinel
 
 # The chaos suite (RELIABILITY.md): the isolated master (with a failover and
 # with a pinned client) and the master restarted empty, warden and Redis
-# Sentinel side by side, several trials (WARDEN_CHAOS_TRIALS, default 3).
-# Needs root for iptables.
+# Sentinel side by side, several trials (WARDEN_CHAOS_TRIALS, default 3);
+# every fault of the catalogue on its own; the flapping master; the leader
+# killed at each failover step; a clock jump; then the randomized schedule:
+# RUNS faults (default 20) drawn from SEED (default: drawn and printed;
+# `make chaos RUNS=200 SEED=n` replays a schedule). Needs root for iptables.
+RUNS ?= 20
+SEED ?=
 chaos: redis-sentinel iptables
-	$(GO) test -tags chaos -count=1 -timeout 30m -run '^TestChaos' -v ./e2e
+	WARDEN_CHAOS_RUNS=$(RUNS) WARDEN_CHAOS_SEED=$(SEED) $(GO) test -tags chaos -count=1 -timeout 90m -run '^TestChaos' -v ./e2e
 
 clean:
 	rm -rf bin

@@ -34,7 +34,9 @@ type Status struct {
 	RaftState  string `json:"raft_state"`
 	LeaderID   string `json:"leader_id"`
 	LeaderAddr string `json:"leader_addr"`
-	Peers      []Peer `json:"peers"`
+	// Term is the member's current Raft term (grows with every election).
+	Term  uint64 `json:"term"`
+	Peers []Peer `json:"peers"`
 	// AppliedIndex and StateDigest: members at the same index must show
 	// the same digest.
 	AppliedIndex uint64 `json:"applied_index"`
@@ -63,6 +65,9 @@ type Group struct {
 	Nodes        []GroupNode      `json:"nodes"`
 	Failover     json.RawMessage  `json:"failover"`
 	LastFailover *FailoverOutcome `json:"last_failover"`
+	// BlockedUntil is the end of the anti-flapping window, when one is
+	// open.
+	BlockedUntil *time.Time `json:"blocked_until"`
 }
 
 // FailingOver reports whether the group shows a failover in progress.

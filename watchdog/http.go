@@ -333,13 +333,16 @@ func caller(r *http.Request) string {
 
 // Status is GET /v1/status.
 type Status struct {
-	ID         string           `json:"id"`
-	RaftState  string           `json:"raft_state"`
-	LeaderID   string           `json:"leader_id"`
-	LeaderAddr string           `json:"leader_addr"`
-	Peers      []raftstore.Peer `json:"peers"`
-	Groups     int              `json:"groups"`
-	LastEvent  uint64           `json:"last_event"`
+	ID         string `json:"id"`
+	RaftState  string `json:"raft_state"`
+	LeaderID   string `json:"leader_id"`
+	LeaderAddr string `json:"leader_addr"`
+	// Term is this member's current Raft term: it grows with every
+	// election, so an unchanged term means no leadership churn.
+	Term      uint64           `json:"term"`
+	Peers     []raftstore.Peer `json:"peers"`
+	Groups    int              `json:"groups"`
+	LastEvent uint64           `json:"last_event"`
 	// AppliedIndex is the Raft index of the last command this member
 	// applied and StateDigest a SHA-256 of the replicated state after it:
 	// members at the same index must show the same digest.
@@ -356,8 +359,9 @@ func (s *Service) getStatus(*http.Request) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read raft configuration: %w", err)
 	}
+	term, _ := strconv.ParseUint(s.node.Stats()["term"], 10, 64)
 	st := Status{
-		ID: s.cfg.ID, RaftState: s.node.State(), LeaderID: id, LeaderAddr: addr,
+		ID: s.cfg.ID, RaftState: s.node.State(), LeaderID: id, LeaderAddr: addr, Term: term,
 		Peers: peers, Groups: len(s.fsm.Groups()), LastEvent: s.fsm.LastEventSeq(), Webhooks: []hookStatus{},
 	}
 	if st.AppliedIndex, st.StateDigest, err = s.fsm.Digest(); err != nil {

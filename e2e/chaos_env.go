@@ -54,10 +54,10 @@ type ChaosEnv struct {
 	P         *Partitioner
 	WL        *Workload
 
-	o      ChaosEnvOptions
-	run    *chaosRun
-	probe  *probeWriter
-	waitAt int // WAIT keys [0, waitAt) were found on a final master
+	o     ChaosEnvOptions
+	run   *chaosRun
+	probe *probeWriter
+	lost  map[string]bool // WAIT keys found lost (reported once)
 }
 
 // StartChaosEnv starts the environment and its workload, and waits until
@@ -76,7 +76,7 @@ func StartChaosEnv(ctx context.Context, p *Partitioner, o ChaosEnvOptions) (*Cha
 		o.Logf = func(string, ...any) {}
 	}
 	cn := NewChaosNet()
-	e := &ChaosEnv{P: p, o: o, run: &chaosRun{}, ClientIP: cn.IP(50), ProbeIP: cn.IP(51)}
+	e := &ChaosEnv{P: p, o: o, run: &chaosRun{}, ClientIP: cn.IP(50), ProbeIP: cn.IP(51), lost: map[string]bool{}}
 	ok := false
 	defer func() {
 		if !ok {
@@ -333,18 +333,31 @@ func (e *ChaosEnv) RunEpisode(ctx context.Context, ep *Episode) (EpisodeResult, 
 	waits := e.WL.Keys(WriteWAIT)
 	check := slices.Clone(waits[waitFrom:])
 	for i := 0; i < 200 && waitFrom > 0; i++ {
-		check = append(check, waits[rand.IntN(waitFrom)])
+		if k := waits[rand.IntN(waitFrom)]; !e.lost[k] {
+			check = append(check, k)
+		}
 	}
 	res.WAITAcked = len(waits) - waitFrom
 	missing, err = Missing(ctx, final.Master, check)
 	if err != nil {
 		return res, err
 	}
-	res.WAITLost = len(missing)
 	if len(missing) > 0 {
-		res.Violations = append(res.Violations, fmt.Sprintf("%d WAIT-acknowledged write(s) lost, e.g. %v", len(missing), missing[:min(5, len(missing))]))
+		// Count every loss once, here: all the earlier writes too, which
+		// later samples then skip.
+		if missing, err = Missing(ctx, final.Master, waits); err != nil {
+			return res, err
+		}
+		var fresh []string
+		for _, k := range missing {
+			if !e.lost[k] {
+				e.lost[k] = true
+				fresh = append(fresh, k)
+			}
+		}
+		res.WAITLost = len(fresh)
+		res.Violations = append(res.Violations, fmt.Sprintf("%d WAIT-acknowledged write(s) lost, e.g. %v", len(fresh), fresh[:min(5, len(fresh))]))
 	}
-	e.waitAt = len(waits)
 	res.SplitBrain = e.probe.splitBrain(probeFrom, time.Now())
 	if res.SplitBrain > splitBrainBound {
 		res.Violations = append(res.Violations, fmt.Sprintf("two nodes acknowledged writes as masters for %v at once (bound %v)", res.SplitBrain, splitBrainBound))

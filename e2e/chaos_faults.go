@@ -247,16 +247,25 @@ func NewEpisode(name string, hold time.Duration, rng *rand.Rand) (*Episode, erro
 			if err := m.Kill(); err != nil {
 				return heal, err
 			}
-			// The master comes back (empty) only once the watchdogs have a
-			// quorum again: back while no side may act, its replicas would
-			// resync from it and nobody could stop them. That is the limit
-			// of any voting design (RELIABILITY.md); what this fault checks
-			// is that no side acts while split.
+			// The master comes back (empty) only once the watchdogs, with
+			// a quorum again, have judged it down: back while no side may
+			// act, or before the new leader has heard from the others, its
+			// replicas resync from it (Redis retries the link every second)
+			// and nobody can stop them. That is the limit of any voting
+			// design (RELIABILITY.md); what this fault checks is that no
+			// side acts while split, and that the group recovers after.
 			return func(ctx context.Context) error {
 				if err := e.P.Heal(); err != nil {
 					return err
 				}
-				if _, err := e.WaitLeader(ctx); err != nil {
+				if err := WaitFor(ctx, 20*time.Second, "the watchdogs to judge the killed master down", func() (bool, error) {
+					g, err := e.reported(ctx)
+					if err != nil {
+						return false, err
+					}
+					n, _ := g.Node(m.Addr)
+					return g.Master != m.Addr || n.Health == "odown", fmt.Errorf("master %s, %s is %q", g.Master, m.Addr, n.Health)
+				}); err != nil {
 					return err
 				}
 				return m.Restart(ctx)

@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
-
 )
 
 // TestChaosFault runs every fault of the catalogue once, each in a fresh

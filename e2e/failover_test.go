@@ -317,4 +317,3 @@ func restartAll(ctx context.Context, ws []*Warden) error {
 	}
 	return errors.Join(all...)
 }
-

@@ -232,6 +232,10 @@ type Workload struct {
 	gapFrom time.Time     // start of the longest gap without a plain acknowledgement
 	gap     time.Duration // its length
 
+	// Pace, when set before Start, spaces each writer's writes (the
+	// dataset of a long run stays small enough to resync quickly).
+	Pace time.Duration
+
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
@@ -325,8 +329,11 @@ func (w *Workload) loop(ctx context.Context, kind string, write func(n int) (key
 			}
 			key, ok, err := write(n)
 			w.record(kind, key, ok, err)
-			if err != nil {
-				time.Sleep(10 * time.Millisecond)
+			if d := w.Pace; err != nil || d > 0 {
+				if err != nil {
+					d = max(d, 10*time.Millisecond)
+				}
+				time.Sleep(d)
 			}
 		}
 	}()

@@ -29,6 +29,7 @@ type process struct {
 	path    string
 	args    []string
 	logPath string
+	env     []string // added to os.Environ() when set
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -53,6 +54,9 @@ func (p *process) start() error {
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	cmd.Stdin = nil
+	if len(p.env) > 0 {
+		cmd.Env = append(os.Environ(), p.env...)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		logf.Close()

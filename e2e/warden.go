@@ -23,6 +23,9 @@ type Warden struct {
 	proc *process
 	// StartTimeout bounds the wait for the API to answer; default 20s.
 	StartTimeout time.Duration
+	// Env holds extra environment variables (KEY=VALUE) for the next
+	// start or Restart, on top of this process's environment.
+	Env []string
 }
 
 // StartWarden runs `binary serve --config configPath` with its output
@@ -66,6 +69,7 @@ func StartWarden(ctx context.Context, binary, configPath, logPath string) (*Ward
 }
 
 func (w *Warden) start(ctx context.Context) error {
+	w.proc.env = w.Env
 	if err := w.proc.start(); err != nil {
 		return err
 	}

@@ -307,6 +307,13 @@ func (s *Service) requestFailover(group, to string, force bool, by string) (*raf
 	if fresh < params.Required {
 		return nil, fmt.Errorf("%w: %d fresh reports, %d required", ErrNoQuorum, fresh, params.Required)
 	}
+	if !mv.hasObs && mv.VotesDown == 0 && !mv.failing {
+		// No fresh report has said anything of the master since the
+		// group's last change (right after an election, say): with force
+		// it would be failed over unfenced, though it may be up and
+		// taking writes. Wait for the reports instead.
+		return nil, fmt.Errorf("%w: no fresh report about master %s since the group's last change: retry in a moment", ErrNoQuorum, g.Master)
+	}
 	var kind, reason string
 	switch {
 	case mv.Health == HealthODown:

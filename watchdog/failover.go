@@ -126,7 +126,11 @@ func (s *Service) runFailover(ctx context.Context, a Action) {
 		return f(wctx)
 	}
 
-	paused := false
+	// A failover resumed past its beginning may have left the old master
+	// paused (fence or switchover) by the leader that died: lift it with
+	// the demotion below, or its clients block until the pause expires
+	// instead of hearing READONLY.
+	paused := fo.Stage != raftstore.StageBegun && (fo.Fence || fo.Kind == raftstore.KindSwitchover)
 	// unpause lifts the pause on the old master; a leader that lost its
 	// quorum leaves it to expire (failover.timeout): the next leader may
 	// have made other plans for that node.

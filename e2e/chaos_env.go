@@ -37,6 +37,11 @@ type ChaosEnvOptions struct {
 	Settle time.Duration
 	// Configure edits each watchdog's configuration further.
 	Configure func(*config.Config)
+	// Sentinel runs three Redis Sentinels (down-after DownAfter,
+	// failover-timeout 10 s) in the watchdogs' place, for comparison: only
+	// the faults of Redis nodes apply, and the members' state is not
+	// compared.
+	Sentinel bool
 	// Logf receives progress lines (default: none).
 	Logf func(format string, args ...any)
 }
@@ -105,21 +110,27 @@ func StartChaosEnv(ctx context.Context, p *Partitioner, o ChaosEnvOptions) (*Cha
 	for i := 0; i < 3; i++ {
 		e.WardenIPs = append(e.WardenIPs, cn.IP(11+i))
 	}
-	ws, eps, err := startChaosWardens(ctx, IsolatedMasterOptions{
-		Dir: o.Dir, WardenBinary: o.WardenBinary, DownAfter: o.DownAfter,
-		Configure: func(c *config.Config) {
-			c.Failover.BlockAfter = config.Duration(o.BlockAfter)
-			if o.Configure != nil {
-				o.Configure(c)
-			}
-		},
-	}, e.WardenIPs, e.addrs())
-	e.run.wardens = ws
-	if err != nil {
-		return nil, err
+	if o.Sentinel {
+		if err := e.startSentinels(ctx); err != nil {
+			return nil, err
+		}
+	} else {
+		ws, eps, err := startChaosWardens(ctx, IsolatedMasterOptions{
+			Dir: o.Dir, WardenBinary: o.WardenBinary, DownAfter: o.DownAfter,
+			Configure: func(c *config.Config) {
+				c.Failover.BlockAfter = config.Duration(o.BlockAfter)
+				if o.Configure != nil {
+					o.Configure(c)
+				}
+			},
+		}, e.WardenIPs, e.addrs())
+		e.run.wardens = ws
+		if err != nil {
+			return nil, err
+		}
+		e.Wardens, e.Endpoints = ws, eps
 	}
-	e.Wardens, e.Endpoints = ws, eps
-	e.WL = NewWorkload(DefaultGroup, eps, e.ClientIP)
+	e.WL = NewWorkload(DefaultGroup, e.Endpoints, e.ClientIP)
 	// About 1,500 writes a second: enough to see any loss, small enough
 	// that hundreds of faults in a row keep a dataset that resyncs fast.
 	e.WL.Pace = 2 * time.Millisecond
@@ -134,6 +145,28 @@ func StartChaosEnv(ctx context.Context, p *Partitioner, o ChaosEnvOptions) (*Cha
 	}
 	ok = true
 	return e, nil
+}
+
+// startSentinels starts three sentinels on the watchdogs' addresses and
+// waits until each knows the two replicas and the two other sentinels.
+func (e *ChaosEnv) startSentinels(ctx context.Context) error {
+	for i, ip := range e.WardenIPs {
+		sn, err := StartSentinelAt(ctx, ip, SentinelOptions{
+			Dir: filepath.Join(e.o.Dir, fmt.Sprintf("sentinel-%d", i+1)), MasterName: DefaultGroup, Master: e.Redis[0].Addr,
+			Quorum: 2, DownAfter: e.o.DownAfter, FailoverTimeout: 10 * time.Second, ParallelSyncs: 1,
+		})
+		if err != nil {
+			return err
+		}
+		e.run.sentinels = append(e.run.sentinels, sn)
+		e.Endpoints = append(e.Endpoints, sn.Addr)
+	}
+	for _, sn := range e.run.sentinels {
+		if err := sn.WaitReady(ctx, 2, 2, 30*time.Second); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (e *ChaosEnv) addrs() []string {
@@ -204,6 +237,9 @@ func (e *ChaosEnv) WaitLeader(ctx context.Context) (int, error) {
 // reported is the group as the first running watchdog that answers
 // reports it.
 func (e *ChaosEnv) reported(ctx context.Context) (Group, error) {
+	if e.o.Sentinel {
+		return e.sentinelReported(ctx)
+	}
 	var errs []error
 	for _, w := range e.Wardens {
 		if !w.Running() {
@@ -218,6 +254,28 @@ func (e *ChaosEnv) reported(ctx context.Context) (Group, error) {
 		errs = append(errs, err)
 	}
 	return Group{}, fmt.Errorf("no watchdog answered: %w", errors.Join(errs...))
+}
+
+// sentinelReported is the master the sentinels name, with its
+// config-epoch as the epoch; they must agree.
+func (e *ChaosEnv) sentinelReported(ctx context.Context) (Group, error) {
+	var g Group
+	for i, ep := range e.Endpoints {
+		c := sentinelClientAt(ep)
+		m, err := c.Master(ctx, DefaultGroup).Result()
+		c.Close()
+		if err != nil {
+			return Group{}, fmt.Errorf("sentinel %s: %w", ep, err)
+		}
+		var epoch uint64
+		fmt.Sscan(m["config-epoch"], &epoch)
+		cur := Group{Name: DefaultGroup, Master: net.JoinHostPort(m["ip"], m["port"]), Epoch: epoch, Status: GroupOK}
+		if i > 0 && (cur.Master != g.Master || cur.Epoch != g.Epoch) {
+			return Group{}, fmt.Errorf("sentinel %s names %s at epoch %d, %s names %s at epoch %d", e.Endpoints[0], g.Master, g.Epoch, ep, cur.Master, cur.Epoch)
+		}
+		g = cur
+	}
+	return g, nil
 }
 
 func (e *ChaosEnv) nodeIndex(addr string) int {
@@ -389,20 +447,25 @@ func pause(ctx context.Context, d time.Duration) error {
 func (e *ChaosEnv) settle(ctx context.Context) (Group, error) {
 	var g Group
 	err := WaitEvery(ctx, e.o.Settle, 100*time.Millisecond, "the group to settle in the topology the watchdogs report", func() (bool, error) {
-		if e.Leader(ctx) < 0 {
-			return false, errors.New("no Raft leader")
-		}
 		var err error
-		g, err = WaitForAgreement(ctx, e.Wardens, DefaultGroup, 0)
-		if err != nil {
-			return false, err
+		if e.o.Sentinel {
+			if g, err = e.sentinelReported(ctx); err != nil {
+				return false, err
+			}
+		} else {
+			if e.Leader(ctx) < 0 {
+				return false, errors.New("no Raft leader")
+			}
+			if g, err = WaitForAgreement(ctx, e.Wardens, DefaultGroup, 0); err != nil {
+				return false, err
+			}
 		}
-		for i, w := range e.Wardens {
-			c := sentinelClientAt(e.Endpoints[i])
+		for i, ep := range e.Endpoints {
+			c := sentinelClientAt(ep)
 			v, err := c.GetMasterAddrByName(ctx, DefaultGroup).Result()
 			c.Close()
 			if err != nil || len(v) != 2 || net.JoinHostPort(v[0], v[1]) != g.Master {
-				return false, fmt.Errorf("%s's Sentinel endpoint names %v (%v), the API %s", w.ID, v, err, g.Master)
+				return false, fmt.Errorf("Sentinel endpoint %d (%s) names %v (%v), the API %s", i+1, ep, v, err, g.Master)
 			}
 		}
 		mi, err := InfoReplication(ctx, g.Master, "")
@@ -433,6 +496,9 @@ func (e *ChaosEnv) settle(ctx context.Context) (Group, error) {
 // polled until all three report the same applied index (commands keep
 // coming), their digests must then be equal.
 func (e *ChaosEnv) sameState(ctx context.Context) error {
+	if e.o.Sentinel {
+		return nil
+	}
 	var last []Status
 	err := WaitEvery(ctx, 10*time.Second, 5*time.Millisecond, "every member at the same applied index", func() (bool, error) {
 		last = last[:0]

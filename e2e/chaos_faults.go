@@ -42,6 +42,15 @@ func Faults() []string {
 	}
 }
 
+// RedisFaults lists the faults of Redis nodes alone: the ones that apply to
+// Redis Sentinel too.
+func RedisFaults() []string {
+	return []string{
+		FaultMasterKill, FaultMasterHang, FaultMasterIsolated, FaultMasterRestartEmpty, FaultMasterLoss, FaultMasterFlap,
+		FaultReplicaIsolated, FaultReplicaKill,
+	}
+}
+
 // NewEpisode returns the episode of fault name held for hold; rng picks
 // among equivalent targets (which replica, which watchdog).
 func NewEpisode(name string, hold time.Duration, rng *rand.Rand) (*Episode, error) {

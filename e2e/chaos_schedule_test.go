@@ -3,7 +3,9 @@
 package e2e
 
 import (
+	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 )
@@ -17,6 +19,42 @@ func TestChaosFault(t *testing.T) {
 			runEpisodes(t, e, mustEpisode(t, name, 4*time.Second))
 		})
 	}
+}
+
+// TestChaosFaultVsSentinel runs each fault of the Redis nodes alone against
+// warden and against Redis Sentinel (down-after 1 s, failover-timeout 10 s),
+// each in a fresh environment, held 4 s, with the same checker. warden must
+// hold every invariant; Sentinel's outcome is reported beside it.
+func TestChaosFaultVsSentinel(t *testing.T) {
+	if _, _, err := SentinelCommand("x"); err != nil {
+		t.Skipf("the comparison needs Redis Sentinel: %v", err)
+	}
+	var lines []string
+	for _, name := range RedisFaults() {
+		for _, sentinel := range []bool{true, false} {
+			system := "warden"
+			if sentinel {
+				system = "sentinel"
+			}
+			t.Run(name+"/"+system, func(t *testing.T) {
+				e := startChaosEnv(t, ChaosEnvOptions{Sentinel: sentinel})
+				ep := mustEpisode(t, name, 4*time.Second)
+				res, err := e.RunEpisode(t.Context(), ep)
+				if herr := e.P.Heal(); herr != nil {
+					t.Error(herr)
+				}
+				if err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				t.Log(res)
+				lines = append(lines, fmt.Sprintf("%s, %s: %v", name, system, res))
+				if len(res.Violations) > 0 && !sentinel {
+					t.Errorf("%s: invariants violated: %v", name, res.Violations)
+				}
+			})
+		}
+	}
+	t.Log("side by side:\n" + strings.Join(lines, "\n"))
 }
 
 // TestChaosFlappingMaster is the flapping link: the master cut off

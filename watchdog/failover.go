@@ -280,6 +280,40 @@ func (s *Service) runFailover(ctx context.Context, a Action) {
 
 // requestFailover starts the failover an operator asked for: a planned
 // switchover when the master is healthy, a failover when it is down.
+// errViewPending marks a refusal that the next reports may lift (the
+// master's health not yet known, or between up and down); its text is
+// empty, so that it adds nothing to the message it is wrapped in.
+var errViewPending = errors.New("")
+
+// requestFailoverSoon is requestFailover, asked again every 50 ms for up to
+// five probe intervals (1-5 s) while the refusal is one the next reports
+// may lift: a request made just after an election or a change of the group
+// waits for the watchdogs' views instead of failing at once.
+func (s *Service) requestFailoverSoon(ctx context.Context, group, to string, force bool, by string) (*raftstore.Failover, error) {
+	deadline := time.Now().Add(min(max(5*s.cfg.Detection.ProbeInterval.D(), time.Second), 5*time.Second))
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		fo, err := s.requestFailover(group, to, force, by)
+		if err == nil || !errors.Is(err, errViewPending) || time.Now().After(deadline) {
+			return fo, err
+		}
+		// Only while the view that refused stays fresh: once it ages, the
+		// refusal would turn into "no fresh reports" and hide why.
+		s.mu.Lock()
+		stale := s.viewAt.Add(ParamsFrom(s.cfg, s.node.Voters()).FreshnessInterval)
+		s.mu.Unlock()
+		if time.Now().Add(100 * time.Millisecond).After(stale) {
+			return fo, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-t.C:
+		}
+	}
+}
+
 func (s *Service) requestFailover(group, to string, force bool, by string) (*raftstore.Failover, error) {
 	s.mu.Lock()
 	lead := s.lead
@@ -316,7 +350,7 @@ func (s *Service) requestFailover(group, to string, force bool, by string) (*raf
 		// group's last change (right after an election, say): with force
 		// it would be failed over unfenced, though it may be up and
 		// taking writes. Wait for the reports instead.
-		return nil, fmt.Errorf("%w: no fresh report about master %s since the group's last change: retry in a moment", ErrNoQuorum, g.Master)
+		return nil, fmt.Errorf("%w: no fresh report about master %s since the group's last change: retry in a moment%w", ErrNoQuorum, g.Master, errViewPending)
 	}
 	var kind, reason string
 	switch {
@@ -327,7 +361,7 @@ func (s *Service) requestFailover(group, to string, force bool, by string) (*raf
 	case force:
 		kind, reason = raftstore.KindFailover, fmt.Sprintf("requested by %s with force; master %s is %s", by, g.Master, mv.Health)
 	default:
-		return nil, fmt.Errorf("%w: master %s is %s, neither healthy nor objectively down: retry, or force", ErrConflict, g.Master, mv.Health)
+		return nil, fmt.Errorf("%w: master %s is %s, neither healthy nor objectively down: retry, or force%w", ErrConflict, g.Master, mv.Health, errViewPending)
 	}
 	now := time.Now()
 	maint := s.fsm.Maintenance()

@@ -830,7 +830,7 @@ func (s *Service) postFailover(r *http.Request) (any, error) {
 			return nil, fmt.Errorf("%w: to: %v", ErrBadRequest, err)
 		}
 	}
-	fo, err := s.requestFailover(name, q.To, q.Force, caller(r))
+	fo, err := s.requestFailoverSoon(r.Context(), name, q.To, q.Force, caller(r))
 	if err != nil {
 		return nil, err
 	}

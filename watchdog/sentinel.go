@@ -496,7 +496,7 @@ func (ss *sentinelServer) info() string {
 func (ss *sentinelServer) failover(group string) error {
 	var err error
 	if ss.s.node.IsLeader() {
-		_, err = ss.s.requestFailover(group, "", false, "sentinel protocol")
+		_, err = ss.s.requestFailoverSoon(context.Background(), group, "", false, "sentinel protocol")
 	} else {
 		err = ss.forwardFailover(group)
 	}

@@ -481,6 +481,10 @@ func heardBy(v GroupView, master string, p Params) string {
 	return ""
 }
 
+// skippedUnseen is the ranking's reason for a node no majority saw up in
+// fresh views: the next reports may change it.
+const skippedUnseen = "not seen up by a majority of watchdogs"
+
 // anyMaster reports whether a live node says it is a master.
 func anyMaster(v GroupView) bool {
 	for _, n := range v.Nodes {
@@ -626,7 +630,7 @@ func Rank(v GroupView, master string, p Params, fresh int, inMaintenance func(st
 		c := raftstore.Candidate{Addr: n.Addr}
 		switch {
 		case !n.hasObs || !upByMajority(n, fresh):
-			c.Skipped = "not seen up by a majority of watchdogs"
+			c.Skipped = skippedUnseen
 		case n.obs.Role != RoleReplica:
 			c.Skipped = "role " + n.obs.Role + ", not a replica"
 		case n.obs.MasterAddr != master:

@@ -285,6 +285,18 @@ func (s *Service) runFailover(ctx context.Context, a Action) {
 // empty, so that it adds nothing to the message it is wrapped in.
 var errViewPending = errors.New("")
 
+// pendingIf is errViewPending when the refusal may be lifted by the next
+// reports, else an error that wraps to nothing (for %w).
+func pendingIf(pending bool) error {
+	if pending {
+		return errViewPending
+	}
+	return errNone
+}
+
+// errNone is wrapped where errViewPending is not: its text is empty too.
+var errNone = errors.New("")
+
 // requestFailoverSoon is requestFailover, asked again every 50 ms for up to
 // five probe intervals (1-5 s) while the refusal is one the next reports
 // may lift: a request made just after an election or a change of the group
@@ -381,11 +393,11 @@ func (s *Service) requestFailover(group, to string, force bool, by string) (*raf
 			return nil, fmt.Errorf("%w: %s is not a node of group %s", ErrBadRequest, to, group)
 		}
 		if target.Skipped != "" && (!force || inMaint(to)) {
-			return nil, fmt.Errorf("%w: %s cannot be promoted: %s", ErrConflict, to, target.Skipped)
+			return nil, fmt.Errorf("%w: %s cannot be promoted: %s%w", ErrConflict, to, target.Skipped, pendingIf(target.Skipped == skippedUnseen))
 		}
 	} else {
 		if len(ranking) == 0 || ranking[0].Skipped != "" {
-			return nil, fmt.Errorf("%w: no replica of %s can be promoted", ErrConflict, g.Master)
+			return nil, fmt.Errorf("%w: no replica of %s can be promoted%w", ErrConflict, g.Master, pendingIf(len(ranking) > 0 && ranking[0].Skipped == skippedUnseen))
 		}
 		target = &ranking[0]
 	}

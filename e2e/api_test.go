@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"fmt"
 	"slices"
 	"testing"
 )
@@ -89,20 +88,7 @@ func TestAPIContract(t *testing.T) {
 		}
 	}
 	// The nodes' health converges to up once every watchdog has probed them.
-	if err := WaitFor(ctx, startTimeout, "every watchdog to see every node up", func() (bool, error) {
-		for _, w := range sb.Wardens {
-			g, err := w.API.Group(ctx, sb.Group)
-			if err != nil {
-				return false, err
-			}
-			for _, n := range g.Nodes {
-				if n.Health != "up" {
-					return false, fmt.Errorf("%s sees %s as %s", w.ID, n.Addr, n.Health)
-				}
-			}
-		}
-		return true, nil
-	}); err != nil {
+	if err := WaitAllUp(ctx, sb.Wardens, sb.Group, nil, startTimeout); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -200,21 +200,7 @@ func wardenTrial(t *testing.T, bin string, downAfter time.Duration) (measurement
 	}
 	// Every watchdog has probed every node: the same footing as the
 	// sentinels, which have seen every replica.
-	err = WaitFor(ctx, 30*time.Second, "every watchdog to see every node up", func() (bool, error) {
-		for _, w := range sb.Wardens {
-			g, err := w.API.Group(ctx, sb.Group)
-			if err != nil {
-				return false, err
-			}
-			for _, addr := range sb.RedisAddrs() {
-				if n, ok := g.Node(addr); !ok || n.Health != "up" {
-					return false, fmt.Errorf("%s sees %s as %+v", w.ID, addr, n)
-				}
-			}
-		}
-		return true, nil
-	})
-	if err != nil {
+	if err := WaitAllUp(ctx, sb.Wardens, sb.Group, sb.RedisAddrs(), 30*time.Second); err != nil {
 		return measurement{}, err
 	}
 	old := sb.Redis[0].Addr

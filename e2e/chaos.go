@@ -833,19 +833,5 @@ func startChaosWardens(ctx context.Context, o IsolatedMasterOptions, ips, nodes 
 	if _, err := WaitForAgreement(ctx, started, DefaultGroup, 30*time.Second); err != nil {
 		return started, nil, err
 	}
-	err = WaitFor(ctx, 30*time.Second, "every watchdog to see every node up", func() (bool, error) {
-		for _, w := range started {
-			g, err := w.API.Group(ctx, DefaultGroup)
-			if err != nil {
-				return false, err
-			}
-			for _, a := range nodes {
-				if nd, ok := g.Node(a); !ok || nd.Health != "up" {
-					return false, fmt.Errorf("%s sees %s as %+v", w.ID, a, nd)
-				}
-			}
-		}
-		return true, nil
-	})
-	return started, endpoints, err
+	return started, endpoints, WaitAllUp(ctx, started, DefaultGroup, nodes, 30*time.Second)
 }

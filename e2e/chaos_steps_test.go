@@ -74,21 +74,7 @@ func tryLeaderKilledAt(t *testing.T, failpoint string) (stepResult, string) {
 		t.Fatal(err)
 	}
 	res.victim = victim.ID
-	err := WaitFor(ctx, startTimeout, "every watchdog to see every node up under the leader "+victim.ID, func() (bool, error) {
-		for _, w := range sb.Wardens {
-			g, err := w.API.Group(ctx, sb.Group)
-			if err != nil {
-				return false, err
-			}
-			for _, a := range sb.RedisAddrs() {
-				if n, ok := g.Node(a); !ok || n.Health != "up" {
-					return false, fmt.Errorf("%s sees %s as %+v", w.ID, a, n)
-				}
-			}
-		}
-		return true, nil
-	})
-	if err != nil {
+	if err := WaitAllUp(ctx, sb.Wardens, sb.Group, sb.RedisAddrs(), startTimeout); err != nil {
 		t.Fatal(err)
 	}
 
@@ -113,7 +99,7 @@ func tryLeaderKilledAt(t *testing.T, failpoint string) (stepResult, string) {
 		t.Fatal(err)
 	}
 	ranBy := ""
-	err = WaitFor(ctx, failoverTimeout, victim.ID+" to exit at "+failpoint, func() (bool, error) {
+	err := WaitFor(ctx, failoverTimeout, victim.ID+" to exit at "+failpoint, func() (bool, error) {
 		if !victim.Running() {
 			return true, nil
 		}

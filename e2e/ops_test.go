@@ -102,21 +102,7 @@ func opsGroup(t *testing.T) (*Sandbox, Group) {
 	}
 	// An operator's failover needs the leader's votes on the master: until
 	// the first reports after discovery, its health is unknown.
-	err = WaitFor(t.Context(), opsStart, "every watchdog to see every node up", func() (bool, error) {
-		for _, w := range sb.Wardens {
-			wg, err := w.API.Group(t.Context(), sb.Group)
-			if err != nil {
-				return false, fmt.Errorf("%s: %w", w.ID, err)
-			}
-			for _, n := range wg.Nodes {
-				if n.Health != "up" {
-					return false, fmt.Errorf("%s: node %s is %s", w.ID, n.Addr, n.Health)
-				}
-			}
-		}
-		return true, nil
-	})
-	if err != nil {
+	if err := WaitAllUp(t.Context(), sb.Wardens, sb.Group, nil, opsStart); err != nil {
 		t.Fatal(err)
 	}
 	return sb, g

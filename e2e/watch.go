@@ -102,6 +102,32 @@ func WaitForMaster(ctx context.Context, ws []*Warden, group, notAddr string, tim
 	return got, err
 }
 
+// WaitAllUp polls until every watchdog of ws sees every node of nodes (nil:
+// every node the group lists) as up in group: every watchdog has probed
+// every node since the group's last change.
+func WaitAllUp(ctx context.Context, ws []*Warden, group string, nodes []string, timeout time.Duration) error {
+	return WaitFor(ctx, timeout, "every watchdog to see every node up", func() (bool, error) {
+		for _, w := range ws {
+			g, err := w.API.Group(ctx, group)
+			if err != nil {
+				return false, fmt.Errorf("%s: %w", w.ID, err)
+			}
+			want := nodes
+			if want == nil {
+				for _, n := range g.Nodes {
+					want = append(want, n.Addr)
+				}
+			}
+			for _, a := range want {
+				if n, ok := g.Node(a); !ok || n.Health != "up" {
+					return false, fmt.Errorf("%s sees %s as %+v", w.ID, a, n)
+				}
+			}
+		}
+		return true, nil
+	})
+}
+
 // WaitForAgreement polls until every watchdog of ws reports group with
 // status ok, the same master (set) and the same epoch, and returns it.
 func WaitForAgreement(ctx context.Context, ws []*Warden, group string, timeout time.Duration) (Group, error) {

@@ -285,17 +285,8 @@ func (s *Service) runFailover(ctx context.Context, a Action) {
 // empty, so that it adds nothing to the message it is wrapped in.
 var errViewPending = errors.New("")
 
-// pendingIf is errViewPending when the refusal may be lifted by the next
-// reports, else an error that wraps to nothing (for %w).
-func pendingIf(pending bool) error {
-	if pending {
-		return errViewPending
-	}
-	return errNone
-}
-
-// errNone is wrapped where errViewPending is not: its text is empty too.
-var errNone = errors.New("")
+// pending marks err as a refusal the next reports may lift.
+func pending(err error) error { return fmt.Errorf("%w%w", err, errViewPending) }
 
 // requestFailoverSoon is requestFailover, asked again every 50 ms for up to
 // five probe intervals (1-5 s) while the refusal is one the next reports
@@ -362,7 +353,7 @@ func (s *Service) requestFailover(group, to string, force bool, by string) (*raf
 		// group's last change (right after an election, say): with force
 		// it would be failed over unfenced, though it may be up and
 		// taking writes. Wait for the reports instead.
-		return nil, fmt.Errorf("%w: no fresh report about master %s since the group's last change: retry in a moment%w", ErrNoQuorum, g.Master, errViewPending)
+		return nil, pending(fmt.Errorf("%w: no fresh report about master %s since the group's last change: retry in a moment", ErrNoQuorum, g.Master))
 	}
 	var kind, reason string
 	switch {
@@ -373,7 +364,7 @@ func (s *Service) requestFailover(group, to string, force bool, by string) (*raf
 	case force:
 		kind, reason = raftstore.KindFailover, fmt.Sprintf("requested by %s with force; master %s is %s", by, g.Master, mv.Health)
 	default:
-		return nil, fmt.Errorf("%w: master %s is %s, neither healthy nor objectively down: retry, or force%w", ErrConflict, g.Master, mv.Health, errViewPending)
+		return nil, pending(fmt.Errorf("%w: master %s is %s, neither healthy nor objectively down: retry, or force", ErrConflict, g.Master, mv.Health))
 	}
 	now := time.Now()
 	maint := s.fsm.Maintenance()
@@ -393,11 +384,19 @@ func (s *Service) requestFailover(group, to string, force bool, by string) (*raf
 			return nil, fmt.Errorf("%w: %s is not a node of group %s", ErrBadRequest, to, group)
 		}
 		if target.Skipped != "" && (!force || inMaint(to)) {
-			return nil, fmt.Errorf("%w: %s cannot be promoted: %s%w", ErrConflict, to, target.Skipped, pendingIf(target.Skipped == skippedUnseen))
+			err := fmt.Errorf("%w: %s cannot be promoted: %s", ErrConflict, to, target.Skipped)
+			if target.Skipped == skippedUnseen {
+				err = pending(err)
+			}
+			return nil, err
 		}
 	} else {
 		if len(ranking) == 0 || ranking[0].Skipped != "" {
-			return nil, fmt.Errorf("%w: no replica of %s can be promoted%w", ErrConflict, g.Master, pendingIf(len(ranking) > 0 && ranking[0].Skipped == skippedUnseen))
+			err := fmt.Errorf("%w: no replica of %s can be promoted", ErrConflict, g.Master)
+			if len(ranking) > 0 && ranking[0].Skipped == skippedUnseen {
+				err = pending(err)
+			}
+			return nil, err
 		}
 		target = &ranking[0]
 	}
